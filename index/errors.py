@@ -1,0 +1,27 @@
+"""Domain errors of the retrieval core; their messages are written to be shown to a person."""
+
+from __future__ import annotations
+
+
+class IndexCoreError(Exception):
+    """Base class: anything the core reports to its caller as a clear, expected failure."""
+
+
+class ModelError(IndexCoreError):
+    """The embedding model cannot be provided."""
+
+
+class ModelNotFoundError(ModelError):
+    """A model name that is neither a local folder, nor cached, nor convertible from a package."""
+
+
+class BundledModelMissingError(ModelError):
+    """The package that ships the default model's weights is not installed."""
+
+
+class ModelFileError(ModelError):
+    """A model weights file is not in the expected format (wrong magic, version or truncated)."""
+
+
+class DataDirError(IndexCoreError):
+    """The data directory cannot be written (read-only, full, or not a directory)."""

