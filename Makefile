@@ -1,4 +1,5 @@
-# `make test` sets up a fresh machine (venv, CPU torch, the project) and runs the tests.
+# The README's two commands, `make run` and `make test`, each set up a fresh machine first
+# (venv, CPU torch, the project); nothing is downloaded at run time.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: test bench lint install model clean
+.PHONY: run test eval bench lint install model clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +21,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Telegram when BOT_TOKEN is set, else an offline console chat; builds the index on first run.
+run: $(STAMP)
+	$(BIN)/python -m bot run
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+eval: $(STAMP)
+	$(BIN)/python -m index eval
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = {"encoder": "bench.encoder"}
+BENCHMARKS = {"encoder": "bench.encoder", "answering": "bench.answering"}
 
 
 def main() -> None:

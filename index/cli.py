@@ -1,4 +1,10 @@
-"""Command-line interface of the retrieval core. Errors print one clear line, never a traceback."""
+"""Command-line interface of the retrieval core. Errors print one clear line, never a traceback.
+
+python -m index model [--path]     provision the embedding model, print its folder
+python -m index build              build a new index version from the corpus and serve it
+python -m index eval [FILE]        R@k, MRR, abstention and coverage on a question set
+python -m index calibrate [FILE]   refit the abstention model on a question set
+"""
 
 from __future__ import annotations
 
@@ -6,31 +12,37 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from index.errors import IndexCoreError
 from index.model_store import resolve_model
 from index.settings import CoreSettings
 
 EXIT_ERROR = 2
+DEFAULT_QUESTIONS = Path("eval/questions.jsonl")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m index", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    model = commands.add_parser(
-        "model", help="provision the configured embedding model and show where it is"
+    parser = argparse.ArgumentParser(
+        prog="python -m index", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    model.add_argument("--path", action="store_true", help="print only the model folder's path")
+    commands = parser.add_subparsers(dest="command", required=True)
+    model = commands.add_parser("model", help="provision the embedding model, print its folder")
+    model.add_argument("--path", action="store_true", help="print only the folder's path")
+    commands.add_parser("build", help="build a new index version from the corpus and serve it")
+    for name in ("eval", "calibrate"):
+        sub = commands.add_parser(name, help=f"{name} on a question set")
+        sub.add_argument("questions", nargs="?", type=Path, default=DEFAULT_QUESTIONS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = CoreSettings.load()
         if args.command == "model":
             return _model(settings, path_only=args.path)
+        return _with_index(settings, args)
     except IndexCoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    return 0
 
 
 def _model(settings: CoreSettings, *, path_only: bool) -> int:
@@ -42,4 +54,32 @@ def _model(settings: CoreSettings, *, path_only: bool) -> int:
         state = "converted now" if resolved.converted_now else "ready"
         print(f"source: {resolved.source} ({state})")
     print(resolved.path)
+    return 0
+
+
+def _with_index(settings: CoreSettings, args: argparse.Namespace) -> int:
+    from index.encoder import load_encoder
+    from index.evaluation import calibrate, evaluate, load_questions, report
+    from index.service import (
+        build_new_version,
+        ensure_current,
+        make_answerer,
+        make_retriever,
+        version_store,
+    )
+
+    encoder = load_encoder(settings)
+    if args.command == "build":
+        version_id = build_new_version(settings, encoder)
+        version_store(settings).set_current(version_id)
+        print(version_id)
+        return 0
+    version = ensure_current(settings, encoder)
+    questions = load_questions(args.questions)
+    if args.command == "calibrate":
+        print(calibrate(make_retriever(settings, encoder, version), questions))
+        return 0
+    answerer = make_answerer(settings, encoder, version)
+    print(f"index {version.version_id}: {version.manifest.chunk_count} passages")
+    print(report(evaluate(answerer, questions, k=settings.retrieval.top_k)))
     return 0

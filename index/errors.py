@@ -25,3 +25,15 @@ class ModelFileError(ModelError):
 
 class DataDirError(IndexCoreError):
     """The data directory cannot be written (read-only, full, or not a directory)."""
+
+
+class CorpusError(IndexCoreError):
+    """The corpus cannot be read: empty folder, unreadable or non-UTF-8 file, no text."""
+
+
+class IndexNotReadyError(IndexCoreError):
+    """No index version has been built yet, or it does not match the encoder."""
+
+
+class IndexFormatError(IndexCoreError):
+    """An index version folder is partial, mismatched or corrupt."""

@@ -36,6 +36,20 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = Field(default=32, ge=1, le=1024)
 
 
+class IndexSettings(BaseModel):
+    # Passages gather whole sentences up to this many characters (measured: README, Retrieval).
+    max_chars: int = Field(default=160, ge=20, le=2000)
+    # Above this many passages FAISS uses HNSW (approximate) instead of exact inner product.
+    approximate_above: int = Field(default=20000, ge=1)
+    keep_versions: int = Field(default=5, ge=1)
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = Field(default=5, ge=1, le=50)
+    lexical_weight: float = Field(default=0.2, ge=0)
+    quantity_penalty: float = Field(default=0.03, ge=0)
+
+
 class FlatEnvSource(PydanticBaseSettingsSource):
     """Reads well-known flat variables (``DATA_DIR``) into their nested place."""
 
@@ -64,6 +78,8 @@ class CoreSettings(BaseSettings):
 
     paths: PathsSettings = Field(default_factory=PathsSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -95,3 +95,19 @@ def engine_tokenize(tmp_path_factory: pytest.TempPathFactory) -> EngineTokenize:
         return list(ids[:n])
 
     return tokenize
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path, converted_model: Path):  # type: ignore[no-untyped-def]
+    """Settings on the session's data dir (model already converted) and the shipped corpus."""
+    from bot.settings import Settings
+
+    return Settings(paths={"data_dir": data_dir, "corpus_dir": REPO / "corpus"})
+
+
+@pytest.fixture(scope="session")
+def core(settings):  # type: ignore[no-untyped-def]
+    """The real composition: model, index built from the report, answerer."""
+    from bot.app import build_core
+
+    return build_core(settings, progress=False)

@@ -1,0 +1,66 @@
+"""Answering core figures: index build (cold and warm), ask latency, peak memory.
+
+Targets on the 2-core machine (issue 3): ask p50 <= 40 ms, p99 <= 100 ms, peak RSS <= 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench.stats import percentile_ms
+from tests.support import REPO, question_set
+
+ROUNDS = 3
+
+
+def run() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-answering-") as tmp:
+        data_dir = Path(tmp)
+        # The one-time model conversion runs in a child, so it does not count toward this
+        # process's peak memory (bench.encoder reports its time).
+        subprocess.run(
+            [sys.executable, "-m", "index", "model", "--path"],
+            env={**os.environ, "DATA_DIR": str(data_dir)},
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        from bot.settings import Settings
+        from index.encoder import load_encoder
+        from index.service import build_new_version, make_answerer, version_store
+
+        settings = Settings(paths={"data_dir": data_dir, "corpus_dir": REPO / "corpus"})
+        store = version_store(settings)
+        started = time.perf_counter()
+        encoder = load_encoder(settings)
+        version_id = build_new_version(settings, encoder, progress=False)
+        print(f"index build, cold (model load + build): {time.perf_counter() - started:.2f} s")
+        started = time.perf_counter()
+        build_new_version(settings, encoder, progress=False)
+        print(f"index build, warm (model loaded): {time.perf_counter() - started:.2f} s")
+        store.set_current(version_id)
+        answerer = make_answerer(settings, encoder, store.load_current(encoder))
+
+        questions = [str(q["question"]) for q in question_set()]
+        answerer.answer(questions[0])  # warm-up
+        latencies = []
+        for _ in range(ROUNDS):
+            for question in questions:
+                t0 = time.perf_counter()
+                answerer.answer(question)
+                latencies.append(time.perf_counter() - t0)
+        print(
+            f"ask latency over {len(latencies)} questions: "
+            f"p50 {percentile_ms(latencies, 50):.1f} ms, p99 {percentile_ms(latencies, 99):.1f} ms"
+            "  [targets p50 <= 40 ms, p99 <= 100 ms]"
+        )
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS, process holding model and index: {peak_mb:.0f} MB  [target <= 1536 MB]")

@@ -1,0 +1,1 @@
+"""The bot's faces: the command line (ask, chat) and, with a token, Telegram."""

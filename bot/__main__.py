@@ -1,0 +1,5 @@
+"""``python -m bot``: run, ask, chat."""
+
+from bot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,40 @@
+"""The composition root: the only place that builds settings, the encoder, the index and the
+answerer. Everything else receives what it needs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from bot.settings import Settings
+from index.answer import Answerer
+from index.encoder import SentenceTransformerEncoder, load_encoder
+from index.index_store import IndexVersion
+from index.service import ensure_current, make_answerer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Core:
+    settings: Settings
+    encoder: SentenceTransformerEncoder
+    version: IndexVersion
+    answerer: Answerer
+
+
+def configure_logging(level: int = logging.WARNING) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def build_core(settings: Settings | None = None, *, progress: bool = True) -> Core:
+    """Load settings and model, build the index on first run (or when the corpus changed)."""
+    settings = settings or Settings.load()
+    encoder = load_encoder(settings)
+    version = ensure_current(settings, encoder, progress=progress)
+    answerer = make_answerer(settings, encoder, version)
+    log.info("serving index %s (%d passages)", version.version_id, version.manifest.chunk_count)
+    return Core(settings, encoder, version, answerer)

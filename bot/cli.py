@@ -1,0 +1,61 @@
+"""``python -m bot`` commands. Errors print one clear line, never a traceback.
+
+python -m bot run                         Telegram with BOT_TOKEN set, else the console chat
+python -m bot ask [--json] [-k K] [Q]     answer Q, or each line of standard input
+python -m bot chat                        interactive console chat
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Sequence
+
+from bot.app import build_core, configure_logging
+from bot.console import ask, chat
+from bot.settings import Settings
+from index.errors import IndexCoreError
+
+EXIT_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="serve Telegram (BOT_TOKEN) or start the console chat")
+    commands.add_parser("chat", help="interactive console chat on the bundled documents")
+    ask_cmd = commands.add_parser("ask", help="answer a question, or one per line of stdin")
+    ask_cmd.add_argument("--json", action="store_true", help="one JSON object per line")
+    ask_cmd.add_argument("-k", type=int, default=None, help="passages to return (default 5)")
+    ask_cmd.add_argument("question", nargs="?", default=None)
+    args = parser.parse_args(argv)
+    if args.command == "ask" and args.k is not None and not 1 <= args.k <= 50:
+        parser.error("-k must be between 1 and 50")
+    configure_logging()
+    try:
+        settings = Settings.load()
+        if args.command == "run" and settings.telegram.token is not None:
+            print(
+                "error: serving Telegram is not built yet; unset BOT_TOKEN for the console chat",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+        core = build_core(settings, progress=sys.stderr.isatty())
+        k = args.k if args.command == "ask" and args.k else settings.retrieval.top_k
+        if args.command == "ask":
+            questions = [args.question] if args.question is not None else _stdin_lines()
+            ask(core.answerer, questions, k=k, as_json=args.json)
+        else:
+            chat(core.answerer, k=k)
+    except IndexCoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _stdin_lines() -> Iterator[str]:
+    return (line.rstrip("\r\n") for line in sys.stdin)

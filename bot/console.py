@@ -1,0 +1,81 @@
+"""The command-line faces of the answering core: ``ask`` (scriptable) and ``chat`` (a person)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+from index.answer import Answer, Answerer
+
+QUIT_WORDS = {"exit", "quit", "q", "退出", "再见"}
+
+
+def ask(
+    answerer: Answerer,
+    questions: Iterable[str],
+    *,
+    k: int,
+    as_json: bool,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Answer each question in order; one JSON object per line with ``as_json``."""
+    count = 0
+    for question in questions:
+        answer = answerer.answer(question, k=k)
+        if as_json:
+            out.write(json.dumps(answer.to_json(), ensure_ascii=False) + "\n")
+        else:
+            out.write(render(answer) + "\n\n")
+        out.flush()
+        count += 1
+    return count
+
+
+def chat(
+    answerer: Answerer, *, k: int, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout
+) -> None:
+    """An interactive console chat on the same core."""
+    documents = len(answerer.retriever.version.manifest.documents)
+    out.write(
+        "工会问答 — 离线控制台（Ctrl-D 或输入 exit 退出）\n"
+        f"我根据 {documents} 份文件回答工会服务相关问题。\n\n"
+    )
+    while True:
+        out.write("问：")
+        out.flush()
+        line = stdin.readline()
+        if not line:
+            out.write("\n")
+            return
+        question = line.rstrip("\n")
+        if question.strip().lower() in QUIT_WORDS:
+            return
+        out.write(render(answerer.answer(question, k=k)) + "\n\n")
+
+
+def render(answer: Answer) -> str:
+    """A readable answer: the quote, its section, then where it comes from."""
+    if answer.answered:
+        lines = [f"答：{answer.answer}", f"出处：{answer.section}"]
+        lines += [f"  [{i}] {s.text}" for i, s in enumerate(answer.sources[:3], 1)]
+        return "\n".join(lines)
+    if answer.sources or answer.reason == "the documents do not answer this question":
+        lines = ["抱歉，现有文件没有回答这个问题。您可以问问这些方面："]
+    else:
+        lines = [f"没法回答：{_reason_zh(answer.reason)}。您可以问问这些方面："]
+    lines += [f"  · {topic}" for topic in answer.suggestions]
+    return "\n".join(lines)
+
+
+def _reason_zh(reason: str | None) -> str:
+    if reason is None:
+        return "未知原因"
+    if reason.startswith("the question is too long"):
+        return "问题太长了，请只问一个简短的问题"
+    if reason == "the question is empty":
+        return "问题是空的"
+    if reason.startswith("the question has no words"):
+        return "问题里没有可以查找的文字（只有符号或表情）"
+    return reason

@@ -1,0 +1,225 @@
+"""One index version = one folder of named, inspectable files.
+
+    manifest.json          format version, model and dimension, corpus hash, counts (written last)
+    chunks.jsonl           one chunk per line, in vector order
+    dense.faiss            FAISS index over the chunks' normalised embeddings (inner product)
+    sentences.npy          one normalised embedding per chunk sentence, for extractive answers
+    bm25/                  bm25s files over jieba words (params, vocab, CSC matrix)
+
+Loading checks that the parts agree (vector count = chunk count = BM25 documents, same model
+and dimension) and refuses a partial or mismatched folder with :class:`IndexFormatError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from index.chunking import Chunk
+from index.documents import Document
+from index.encoder import Encoder, Vectors
+from index.errors import IndexFormatError
+from index.text import tokenize
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+CHUNKS = "chunks.jsonl"
+DENSE = "dense.faiss"
+SENTENCES = "sentences.npy"
+BM25_DIR = "bm25"
+_ENCODE_BATCH = 16
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    model: str
+    dim: int
+    corpus_hash: str
+    chunk_count: int
+    sentence_count: int
+    dense_index: str
+    created_at: str
+    build_seconds: float
+    documents: list[dict[str, Any]]  # doc_id, title, sha256, sections
+    chunking: dict[str, int]  # chunker_version, max_chars
+
+    @property
+    def sections(self) -> list[str]:
+        return [section for d in self.documents for section in d.get("sections", [])]
+
+
+def corpus_hash(documents: Sequence[Document]) -> str:
+    """Identifies the corpus content: names and bytes of every document."""
+    digest = hashlib.sha256()
+    for document in documents:
+        digest.update(f"{document.doc_id}\x1f{document.sha256}\x1e".encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class IndexVersion:
+    """A loaded index version: everything retrieval needs, in memory."""
+
+    folder: Path
+    manifest: Manifest
+    chunks: list[Chunk]
+    dense: Any  # faiss.Index
+    sentence_vectors: Vectors
+    sentence_owner: np.ndarray  # sentence row -> chunk row
+    bm25: Any  # bm25s.BM25
+
+    @property
+    def version_id(self) -> str:
+        return self.folder.name
+
+
+def build_version(
+    folder: Path,
+    documents: Sequence[Document],
+    chunks: Sequence[Chunk],
+    encoder: Encoder,
+    *,
+    approximate_above: int,
+    chunking: dict[str, int],
+    progress: bool = True,
+) -> None:
+    """Write a complete version into the empty ``folder``; the manifest goes last."""
+    import bm25s
+
+    started = time.perf_counter()
+    if not chunks:
+        raise IndexFormatError("nothing to index: the corpus produced no passages")
+    vectors = _encode(
+        [c.embedding_text for c in chunks], encoder.encode_passages, "passages", progress
+    )
+    sentences = [s for c in chunks for s in c.sentences]
+    sentence_vectors = _encode(sentences, encoder.encode_passages, "sentences", progress)
+
+    dense = _dense_index(vectors, approximate_above)
+    lexical = bm25s.BM25()
+    lexical.index([tokenize(f"{c.section} {c.text}") for c in chunks], show_progress=False)
+
+    import faiss
+
+    faiss.write_index(dense, str(folder / DENSE))
+    np.save(folder / SENTENCES, sentence_vectors, allow_pickle=False)
+    lexical.save(str(folder / BM25_DIR), show_progress=False)
+    with (folder / CHUNKS).open("w", encoding="utf-8") as handle:
+        for chunk in chunks:
+            handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        model=encoder.model_name,
+        dim=encoder.dim,
+        corpus_hash=corpus_hash(documents),
+        chunk_count=len(chunks),
+        sentence_count=len(sentences),
+        dense_index=type(dense).__name__,
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        build_seconds=round(time.perf_counter() - started, 3),
+        documents=[
+            {
+                "doc_id": d.doc_id,
+                "title": d.title,
+                "sha256": d.sha256,
+                "sections": list(d.sections),
+            }
+            for d in documents
+        ],
+        chunking=chunking,
+    )
+    (folder / MANIFEST).write_text(
+        json.dumps(asdict(manifest), ensure_ascii=False, indent=2) + "\n", "utf-8"
+    )
+
+
+def load_version(folder: Path, encoder: Encoder) -> IndexVersion:
+    """Load and cross-check a version folder; refuse anything partial or mismatched."""
+    manifest = read_manifest(folder)
+    if manifest.model != encoder.model_name or manifest.dim != encoder.dim:
+        raise IndexFormatError(
+            f"index {folder.name} was built with {manifest.model} ({manifest.dim} dims), "
+            f"but the configured model is {encoder.model_name} ({encoder.dim} dims); rebuild it"
+        )
+    try:
+        import bm25s
+        import faiss
+
+        chunks = [_chunk(json.loads(line)) for line in _lines(folder / CHUNKS)]
+        dense = faiss.read_index(str(folder / DENSE))
+        sentence_vectors = np.load(folder / SENTENCES, allow_pickle=False)
+        bm25 = bm25s.BM25.load(str(folder / BM25_DIR), show_progress=False)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexFormatError(f"index {folder.name} is damaged: {exc}") from exc
+    counts = {
+        "chunks": len(chunks),
+        "vectors": int(dense.ntotal),
+        "bm25 documents": int(bm25.scores["num_docs"]),
+    }
+    if set(counts.values()) != {manifest.chunk_count}:
+        raise IndexFormatError(
+            f"index {folder.name} is inconsistent: manifest says {manifest.chunk_count} chunks, "
+            f"found {counts}"
+        )
+    sentence_total = sum(len(c.sentences) for c in chunks)
+    if sentence_vectors.shape != (sentence_total, manifest.dim) or dense.d != manifest.dim:
+        raise IndexFormatError(f"index {folder.name} has vectors of the wrong shape")
+    owner = np.repeat(np.arange(len(chunks)), [len(c.sentences) for c in chunks])
+    return IndexVersion(folder, manifest, chunks, dense, sentence_vectors, owner, bm25)
+
+
+def read_manifest(folder: Path) -> Manifest:
+    path = folder / MANIFEST
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        manifest = Manifest(**data)
+    except FileNotFoundError as exc:
+        raise IndexFormatError(f"index {folder.name} is incomplete (no {MANIFEST})") from exc
+    except (OSError, ValueError, TypeError) as exc:
+        raise IndexFormatError(f"index {folder.name} has an unreadable manifest: {exc}") from exc
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"index {folder.name} has format {manifest.format_version}; expected {FORMAT_VERSION}"
+        )
+    return manifest
+
+
+def _encode(texts: list[str], encode: Any, what: str, progress: bool) -> Vectors:
+    batches = [texts[i : i + _ENCODE_BATCH] for i in range(0, len(texts), _ENCODE_BATCH)]
+    parts = [
+        encode(batch)
+        for batch in tqdm(batches, desc=f"embedding {what}", unit="batch", disable=not progress)
+    ]
+    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+
+def _dense_index(vectors: Vectors, approximate_above: int) -> Any:
+    import faiss
+
+    dim = vectors.shape[1]
+    index: Any
+    if len(vectors) > approximate_above:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = 128
+    else:
+        index = faiss.IndexFlatIP(dim)
+    index.add(vectors)
+    return index
+
+
+def _lines(path: Path) -> list[str]:
+    return [line for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def _chunk(data: dict[str, Any]) -> Chunk:
+    data["sentences"] = tuple(data["sentences"])
+    return Chunk(**data)

@@ -1,0 +1,157 @@
+"""Hybrid retrieval: dense (passage and best-sentence similarity) fused with BM25 over jieba words.
+
+The fusion was chosen by measurement on ``eval/questions.jsonl`` (see README, "Retrieval"):
+
+    score = cos(q, passage) + max cos(q, sentence) + lexical_weight * coverage * bm25 / max(bm25)
+
+where ``coverage`` is the share of the question's words that exist in the corpus vocabulary, so
+BM25 speaks only as loudly as it understood the question (an English question gets pure dense
+retrieval instead of BM25's arbitrary order). Questions asking for a quantity (多少, 几, how many)
+prefer passages that contain a number.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from index.chunking import Chunk
+from index.encoder import Encoder, Vectors
+from index.index_store import IndexVersion
+from index.text import jieba_analyse, tokenize
+
+_QUANTITY_QUESTION = re.compile(r"多少|几[个项家名支场次件所人届批条年天位]?|how (many|much)", re.I)
+_HAS_NUMBER = re.compile(r"[0-9０-９]|[一二两三四五六七八九十百千万]+[个项家名支场次件所人届批条]")
+_CANDIDATES = 100
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    lexical_weight: float = 0.2
+    quantity_penalty: float = 0.03
+
+
+@dataclass(frozen=True)
+class Passage:
+    chunk: Chunk
+    score: float
+    dense: float
+    sentence: float
+    lexical: float
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Ranked passages for one question, plus what abstention and answer extraction need."""
+
+    question: str
+    query_vector: Vectors
+    words: tuple[str, ...]
+    passages: tuple[Passage, ...]
+    dense_peak: float  # best passage cosine minus the corpus-mean cosine for this question
+    sentence_peak: float  # the same for the best sentence
+    quantity: bool
+    dense_top: tuple[int, ...]  # chunk rows of the three passages nearest in meaning
+
+
+@cache
+def _idf_table() -> tuple[dict[str, float], float]:
+    """General-language IDF weights shipped with jieba (its analyse module's idf.txt)."""
+    tfidf = jieba_analyse().default_tfidf
+    return tfidf.idf_freq, float(tfidf.median_idf)
+
+
+def idf(word: str) -> float:
+    table, median = _idf_table()
+    return float(table.get(word, median))
+
+
+def weighted_coverage(words: tuple[str, ...], vocabulary: set[str]) -> float:
+    """IDF-weighted share of ``words`` found in ``vocabulary``: missing rare words weigh most."""
+    total = sum(idf(w) for w in words)
+    return sum(idf(w) for w in words if w in vocabulary) / total if total else 0.0
+
+
+class HybridRetriever:
+    """Ranks the passages of one loaded index version for a question."""
+
+    def __init__(self, version: IndexVersion, encoder: Encoder, params: RetrievalParams):
+        self.version = version
+        self.encoder = encoder
+        self.params = params
+        vectors = np.vstack([version.dense.reconstruct(i) for i in range(version.dense.ntotal)])
+        # Mean cosine over all passages = q . centroid, exact and O(dim) even for an HNSW index.
+        self._chunk_centroid = vectors.mean(axis=0)
+        self._sentence_centroid = version.sentence_vectors.mean(axis=0)
+        self._vectors = vectors
+        self._vocabulary = set(version.bm25.vocab_dict)
+        self._has_number = np.array([bool(_HAS_NUMBER.search(c.text)) for c in version.chunks])
+        self.chunk_words = [set(tokenize(f"{c.section} {c.text}")) for c in version.chunks]
+        self.row_of = {c.chunk_id: i for i, c in enumerate(version.chunks)}
+
+    def retrieve(self, question: str, k: int) -> Retrieval:
+        return self.retrieve_encoded(question, self.encoder.encode_queries([question])[0], k)
+
+    def retrieve_encoded(self, question: str, query: Vectors, k: int) -> Retrieval:
+        """Rank with a query vector computed elsewhere (the bot batches concurrent questions)."""
+        version = self.version
+        words = tuple(tokenize(question))
+        known = [w for w in words if w in self._vocabulary]
+        coverage = len(known) / len(words) if words else 0.0
+
+        candidates = self._candidates(query, known)
+        dense = self._vectors[candidates] @ query
+        sentence = self._best_sentence(query, candidates)
+        lexical = np.zeros(len(candidates), dtype=np.float32)
+        if known:
+            scores = np.asarray(version.bm25.get_scores(known))[candidates]
+            if scores.max() > 0:
+                lexical = scores / scores.max()
+        fused = dense + sentence + self.params.lexical_weight * coverage * lexical
+        quantity = bool(_QUANTITY_QUESTION.search(question))
+        if quantity:
+            fused = fused - self.params.quantity_penalty * ~self._has_number[candidates]
+        order = np.argsort(-fused, kind="stable")[:k]
+        passages = tuple(
+            Passage(
+                version.chunks[candidates[i]],
+                float(fused[i]),
+                float(dense[i]),
+                float(sentence[i]),
+                float(lexical[i]),
+            )
+            for i in order
+        )
+        return Retrieval(
+            question=question,
+            query_vector=query,
+            words=words,
+            passages=passages,
+            dense_peak=float(dense.max() - query @ self._chunk_centroid),
+            sentence_peak=float(sentence.max() - query @ self._sentence_centroid),
+            quantity=quantity,
+            dense_top=tuple(int(candidates[i]) for i in np.argsort(-dense, kind="stable")[:3]),
+        )
+
+    def _candidates(self, query: Vectors, known: list[str]) -> np.ndarray:
+        total = len(self.version.chunks)
+        if total <= _CANDIDATES:
+            return np.arange(total)
+        _, dense_ids = self.version.dense.search(query[None, :], _CANDIDATES)
+        ids = set(int(i) for i in dense_ids[0] if i >= 0)
+        if known:
+            lexical = np.asarray(self.version.bm25.get_scores(known))
+            ids.update(int(i) for i in np.argsort(-lexical)[:_CANDIDATES] if lexical[i] > 0)
+        return np.array(sorted(ids), dtype=np.int64)
+
+    def _best_sentence(self, query: Vectors, candidates: np.ndarray) -> np.ndarray:
+        owner = self.version.sentence_owner
+        mask = np.isin(owner, candidates)
+        sims = self.version.sentence_vectors[mask] @ query
+        best = np.full(len(self.version.chunks), -1.0, dtype=np.float32)
+        np.maximum.at(best, owner[mask], sims)
+        result: np.ndarray = best[candidates]
+        return result

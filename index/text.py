@@ -1,0 +1,96 @@
+"""Chinese-aware text utilities: sentence splitting and the word tokens BM25 indexes."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+import warnings
+from functools import cache
+from typing import Any
+
+# A sentence ends at 。！？；!? (runs of them, or an ellipsis), plus any closing quotes/brackets.
+_SENTENCE = re.compile(r"[^。！？；!?…]*(?:[。！？；!?]+|…+|$)[”’」』）)\]】]*")
+# Inside one long sentence the report separates clauses with ASCII ";". Measured: treating it
+# as a sentence end blurs the sentence-level abstention features (83% -> 72% abstained), so it
+# only trims long quotes (index.answer).
+_CLAUSE = re.compile(r"(?<=;)")
+_TERMINAL = "。！？；!?…”’」』）)】"
+# Words too common (or too functional) to tell passages apart. Question words are here so that a
+# question's *content* words carry the lexical score.
+STOPWORDS = frozenset(
+    # A word list reads best as words; split() keeps it editable.
+    """的 了 和 与 及 是 在 有 为 对 把 被 从 到 将 也 都 就 而 并 等 中 上 下 个 这 那 其 之
+    以 于 我 你 他 她 它 我们 你们 他们 咱 咱们 吗 呢 吧 啊 呀 么 嘛 哪 哪些 哪里 什么
+    怎么 怎样 怎么样 多少 几 谁 是否 有没有 能不能 可以 能 会 要 想 请问 一下 还 又 啥 咋
+    给 跟 让 被 一个 一些 the a an of to in on for and or is are was were be been how what
+    which who whom where when why do does did can could will would please many much there
+    their this that these those with by at as it its i me my we our you your""".split()  # noqa: SIM905
+)
+_PUNCT_OR_SPACE = re.compile(r"^[\W_]+$", re.UNICODE)
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width to half-width, compatibility forms) and lower case, for matching only."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of ``text``, each keeping its end punctuation and closing quotes."""
+    sentences = [m.group(0).strip() for m in _SENTENCE.finditer(text)]
+    return [s for s in sentences if s]
+
+
+def split_clauses(sentence: str) -> list[str]:
+    """The ``;``-separated clauses of one sentence (the sentence itself when there are none)."""
+    return [c for c in _CLAUSE.split(sentence) if c.strip()]
+
+
+def is_terminated(text: str) -> bool:
+    """True when ``text`` ends like a finished sentence (Chinese or Western punctuation)."""
+    stripped = text.rstrip()
+    return bool(stripped) and stripped[-1] in _TERMINAL
+
+
+def join_fragments(head: str, tail: str) -> str:
+    """Join a paragraph broken across lines: no space in Chinese, one space between Latin words."""
+    if head and tail and head[-1].isascii() and head[-1].isalnum() and tail[0].isascii():
+        return f"{head} {tail}"
+    return head + tail
+
+
+@cache
+def _jieba() -> object:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+@cache
+def jieba_analyse() -> Any:
+    """jieba's keyword/IDF module. Its import reads idf.txt with ``open(...).read()`` and never
+    closes the file; the ResourceWarning that raises is jieba's, so it is silenced here only."""
+    _jieba()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        import jieba.analyse
+
+        return jieba.analyse
+
+
+def tokenize(text: str) -> list[str]:
+    """Search tokens: jieba's fine-grained cut (words and their sub-words), minus stopwords."""
+    jieba = _jieba()
+    words = jieba.lcut_for_search(normalize(text))  # type: ignore[attr-defined]
+    return [w for w in words if w.strip() and w not in STOPWORDS and not _PUNCT_OR_SPACE.match(w)]
+
+
+def has_cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" for ch in text)
+
+
+def meaningful_chars(text: str) -> int:
+    """Letters, digits and ideographs: what is left of a question once symbols are ignored."""
+    return sum(1 for ch in text if unicodedata.category(ch)[0] in "LN")

@@ -1,0 +1,168 @@
+"""Index versions on disk: built beside the serving one, switched to atomically, kept for rollback.
+
+    <data_dir>/index/
+        CURRENT                      the serving version's id (replaced atomically)
+        v20251124T101500-1a2b3c4d/   complete versions (manifest.json present)
+        .building-<random>/          a build in progress; removed at the next start if abandoned
+
+A failed build never touches CURRENT, so the previous version keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from index.chunking import CHUNKER_VERSION, Chunk, chunk_documents
+from index.documents import Document, load_corpus
+from index.encoder import Encoder
+from index.errors import IndexFormatError, IndexNotReadyError
+from index.index_store import IndexVersion, build_version, corpus_hash, load_version, read_manifest
+
+log = logging.getLogger(__name__)
+
+CURRENT = "CURRENT"
+_BUILDING_PREFIX = ".building-"
+
+
+class VersionStore:
+    """The versions under ``root`` and which one is current."""
+
+    def __init__(self, root: Path, *, keep: int = 5):
+        self.root = root
+        self.keep = max(keep, 1)
+
+    def current_id(self) -> str | None:
+        try:
+            value = (self.root / CURRENT).read_text("utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return value or None
+
+    def versions(self) -> list[str]:
+        """Complete versions, oldest first."""
+        if not self.root.is_dir():
+            return []
+        found = [
+            p.name for p in self.root.iterdir() if p.is_dir() and (p / "manifest.json").exists()
+        ]
+        return sorted(n for n in found if not n.startswith("."))
+
+    def load_current(self, encoder: Encoder) -> IndexVersion:
+        version_id = self.current_id()
+        if version_id is None:
+            raise IndexNotReadyError("no index has been built yet")
+        return load_version(self.root / version_id, encoder)
+
+    def build(
+        self,
+        documents: Sequence[Document],
+        chunks: Sequence[Chunk],
+        encoder: Encoder,
+        *,
+        approximate_above: int,
+        chunking: dict[str, int],
+        progress: bool = True,
+    ) -> str:
+        """Build a new complete version (not yet current) and return its id."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f"{_BUILDING_PREFIX}{uuid.uuid4().hex[:12]}"
+        staging.mkdir()
+        try:
+            build_version(
+                staging,
+                documents,
+                chunks,
+                encoder,
+                approximate_above=approximate_above,
+                chunking=chunking,
+                progress=progress,
+            )
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            version_id = f"v{stamp}-{corpus_hash(documents)[:8]}-{uuid.uuid4().hex[:4]}"
+            staging.rename(self.root / version_id)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return version_id
+
+    def set_current(self, version_id: str) -> None:
+        """Point CURRENT at a complete version, atomically (write, fsync, rename)."""
+        read_manifest(self.root / version_id)  # refuses a partial folder
+        pointer = self.root / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
+        with pointer.open("w", encoding="utf-8") as handle:
+            handle.write(version_id + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        pointer.replace(self.root / CURRENT)
+        self.prune()
+
+    def prune(self) -> None:
+        """Keep the newest ``keep`` versions; the current one is never removed."""
+        current = self.current_id()
+        versions = self.versions()
+        excess = len(versions) - self.keep
+        for version_id in [v for v in versions if v != current][: max(excess, 0)]:
+            shutil.rmtree(self.root / version_id, ignore_errors=True)
+
+    def remove_abandoned_builds(self) -> None:
+        if self.root.is_dir():
+            for leftover in self.root.glob(f"{_BUILDING_PREFIX}*"):
+                log.warning("removing an abandoned index build: %s", leftover.name)
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def build_from_corpus(
+    store: VersionStore,
+    corpus_dir: Path,
+    encoder: Encoder,
+    *,
+    max_chars: int,
+    approximate_above: int,
+    progress: bool = True,
+) -> str:
+    """Read, chunk and index the corpus folder into a new version; return its id."""
+    documents = load_corpus(corpus_dir)
+    chunks = chunk_documents(
+        documents,
+        max_chars=max_chars,
+        max_tokens=encoder.max_tokens,
+        count_tokens=encoder.count_tokens,
+    )
+    if not chunks:
+        raise IndexFormatError("the corpus produced no passages")
+    return store.build(
+        documents,
+        chunks,
+        encoder,
+        approximate_above=approximate_above,
+        chunking=chunking_params(max_chars),
+        progress=progress,
+    )
+
+
+def chunking_params(max_chars: int) -> dict[str, int]:
+    return {"chunker_version": CHUNKER_VERSION, "max_chars": max_chars}
+
+
+def current_is_up_to_date(
+    store: VersionStore, corpus_dir: Path, encoder: Encoder, max_chars: int
+) -> bool:
+    """True when the serving version was built from this corpus, model and chunking."""
+    version_id = store.current_id()
+    if version_id is None:
+        return False
+    try:
+        manifest = read_manifest(store.root / version_id)
+    except IndexFormatError:
+        return False
+    return (
+        manifest.model == encoder.model_name
+        and manifest.chunking == chunking_params(max_chars)
+        and manifest.corpus_hash == corpus_hash(load_corpus(corpus_dir))
+    )

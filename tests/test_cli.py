@@ -1,0 +1,91 @@
+"""``python -m bot ask`` as other tools use it: real processes, exact JSON lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO
+
+pytestmark = pytest.mark.slow
+KEYS = ["question", "answered", "answer", "sources", "latency_ms"]
+
+
+def _bot(args: list[str], data_dir: Path, stdin: str = "", corpus: Path | None = None):  # type: ignore[no-untyped-def]
+    env = {**os.environ, "DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    if corpus is not None:
+        env["PATHS__CORPUS_DIR"] = str(corpus)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_ask_json_reads_stdin_and_prints_one_object_per_question(core, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    questions = [
+        "在中俄蒙边境口岸打造了多少个货车司机之家？",
+        "",
+        "明天天气怎么样？",
+        "😀",
+        "工" * 20000,
+    ]
+    done = _bot(["ask", "--json", "-k", "3"], data_dir, stdin="\n".join(questions) + "\n")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(questions)
+    objects = [json.loads(line) for line in lines]
+    for question, obj in zip(questions, objects, strict=True):
+        assert list(obj)[:5] == KEYS
+        assert obj["question"] == question
+        assert isinstance(obj["latency_ms"], float)
+        assert obj["latency_ms"] >= 0
+        for source in obj["sources"]:
+            assert set(source) == {"text", "section", "score"}
+    first, empty, weather, emoji, long = objects
+    assert first["answered"]
+    assert "40个货车司机之家" in first["answer"]
+    assert len(first["sources"]) == 3
+    assert [s["score"] for s in first["sources"]] == sorted(
+        (s["score"] for s in first["sources"]), reverse=True
+    )
+    assert not weather["answered"]
+    assert len(weather["sources"]) == 3
+    for refused in (empty, emoji, long):
+        assert refused["answered"] is False
+        assert refused["reason"]
+
+
+def test_ask_with_a_question_argument_prints_a_readable_answer(core, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    done = _bot(["ask", "自治区总工会有几支职工乌兰牧骑？"], data_dir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("答：")
+    assert "7支职工乌兰牧骑" in done.stdout
+    assert "出处：" in done.stdout
+
+
+def test_chat_answers_each_line_until_end_of_input(core, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    done = _bot(["chat"], data_dir, stdin="蹲点工作提供了多少次法律援助？\nexit\n")
+    assert done.returncode == 0, done.stderr
+    assert "提供法律援助16次" in done.stdout
+
+
+def test_empty_corpus_is_a_clear_error_and_the_index_is_untouched(
+    core, data_dir: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    current = (data_dir / "index" / "CURRENT").read_text()
+    done = _bot(["ask", "--json", "工会"], data_dir, corpus=tmp_path)
+    assert done.returncode == 2
+    assert f"error: the corpus folder {tmp_path} has no documents" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert (data_dir / "index" / "CURRENT").read_text() == current
