@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = {"encoder": "bench.encoder", "answering": "bench.answering"}
+BENCHMARKS = {
+    "encoder": "bench.encoder",
+    "answering": "bench.answering",
+    "telegram": "bench.telegram_load",
+}
 
 
 def main() -> None:

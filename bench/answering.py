@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.stats import percentile_ms
+from bench.stats import percentile_ms, provision_model_in_child
 from tests.support import REPO, question_set
 
 ROUNDS = 3
@@ -24,15 +22,7 @@ ROUNDS = 3
 def run() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-answering-") as tmp:
         data_dir = Path(tmp)
-        # The one-time model conversion runs in a child, so it does not count toward this
-        # process's peak memory (bench.encoder reports its time).
-        subprocess.run(
-            [sys.executable, "-m", "index", "model", "--path"],
-            env={**os.environ, "DATA_DIR": str(data_dir)},
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-        )
+        provision_model_in_child(data_dir)
         from bot.settings import Settings
         from index.encoder import load_encoder
         from index.service import build_new_version, make_answerer, version_store

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
+from bot.texts import ZH, reason_key
 from index.answer import Answer, Answerer
 
 QUIT_WORDS = {"exit", "quit", "q", "退出", "再见"}
@@ -64,18 +65,8 @@ def render(answer: Answer) -> str:
     if answer.sources or answer.reason == "the documents do not answer this question":
         lines = ["抱歉，现有文件没有回答这个问题。您可以问问这些方面："]
     else:
-        lines = [f"没法回答：{_reason_zh(answer.reason)}。您可以问问这些方面："]
+        key = reason_key(answer.reason)
+        reason = ZH.reasons[key] if key else (answer.reason or "")
+        lines = [f"{ZH.cannot_ask}{reason}您可以问问这些方面："]
     lines += [f"  · {topic}" for topic in answer.suggestions]
     return "\n".join(lines)
-
-
-def _reason_zh(reason: str | None) -> str:
-    if reason is None:
-        return "未知原因"
-    if reason.startswith("the question is too long"):
-        return "问题太长了，请只问一个简短的问题"
-    if reason == "the question is empty":
-        return "问题是空的"
-    if reason.startswith("the question has no words"):
-        return "问题里没有可以查找的文字（只有符号或表情）"
-    return reason

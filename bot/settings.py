@@ -1,10 +1,10 @@
-"""The process's one settings object: the core's sections plus the Telegram ones."""
+"""The process's one settings object: the core's sections plus Telegram, admins, database."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from index.settings import CoreSettings
 
@@ -14,6 +14,39 @@ class TelegramSettings(BaseModel):
     token: SecretStr | None = None
     # Env: TELEGRAM_API_BASE. The Bot API server (a local stand-in in tests).
     api_base: str = "https://api.telegram.org"
+    mode: Literal["polling", "webhook"] = "polling"
+    polling_timeout: int = Field(default=10, ge=0, le=50)
+    # Webhook mode: where our aiohttp server listens, and what Telegram must send.
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_path: str = "/telegram/webhook"
+    webhook_secret: SecretStr | None = None
+    # The public https URL registered with setWebhook; unset = registered elsewhere.
+    webhook_url: str | None = None
+    # Questions per user: a burst, then this many per second.
+    throttle_burst: int = Field(default=10, ge=1)
+    throttle_rate: float = Field(default=1.0, gt=0)
+    # Seconds to finish questions in flight and store them on SIGTERM/SIGINT.
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+
+
+class AdminSettings(BaseModel):
+    # Env: ADMINS (comma-separated Telegram user ids).
+    ids: list[int] = Field(default_factory=list)
+
+    @field_validator("ids", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(" ", "").split(",") if part]
+        return value
+
+
+class DatabaseSettings(BaseModel):
+    # Env: DATABASE_URL, e.g. postgresql+asyncpg://user@127.0.0.1:5432/test.
+    # Unset: a SQLite file in the data directory.
+    url: SecretStr | None = None
+    retention_days: int = Field(default=365, ge=1)
 
 
 class Settings(CoreSettings):
@@ -21,6 +54,10 @@ class Settings(CoreSettings):
         **CoreSettings.FLAT_ENV,
         "BOT_TOKEN": ("telegram", "token"),
         "TELEGRAM_API_BASE": ("telegram", "api_base"),
+        "ADMINS": ("admin", "ids"),
+        "DATABASE_URL": ("database", "url"),
     }
 
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)

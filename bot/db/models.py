@@ -1,0 +1,71 @@
+"""The stored schema. Changes go through an Alembic migration in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True)}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # the Telegram user id
+    language: Mapped[str | None] = mapped_column(String(16))
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class Question(Base):
+    __tablename__ = "questions"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)  # also in button data
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    answered: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text)
+    passage_ids: Mapped[list[str]] = mapped_column(JSON)
+    scores: Mapped[list[float]] = mapped_column(JSON)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    index_version: Mapped[str] = mapped_column(String(64))
+    asked_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AnswerShown(Base):
+    __tablename__ = "answers"
+
+    question_id: Mapped[str] = mapped_column(ForeignKey("questions.id"), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    section: Mapped[str | None] = mapped_column(Text)
+    shown_at: Mapped[datetime]
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("question_id", "user_id", name="uq_feedback_voter"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    question_id: Mapped[str] = mapped_column(ForeignKey("questions.id"), index=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    vote: Mapped[int] = mapped_column(SmallInteger)  # +1 or -1
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]

@@ -1,0 +1,71 @@
+"""HTML messages with every piece of user and corpus text escaped, split under Telegram's limit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+
+from bot.texts import Texts, reason_key
+from index.answer import Answer, Source
+
+TELEGRAM_LIMIT = 4096
+_PIECE = 3000  # plain characters per piece when one paragraph alone is too long
+
+
+def answer_blocks(answer: Answer, texts: Texts) -> list[str]:
+    """The answer as HTML paragraphs (each balanced, so any split between them is safe)."""
+    if answer.answered:
+        return [
+            f"<b>{escape(texts.answer_label)}</b>{escape(answer.answer)}",
+            f"<i>{escape(texts.source_label)}{escape(answer.section or '')}</i>",
+        ]
+    key = reason_key(answer.reason)
+    if key is not None:
+        head = escape(texts.cannot_ask + texts.reasons[key])
+    else:
+        head = escape(texts.not_answered)
+    topics = "\n".join(f"• {escape(t)}" for t in answer.suggestions)
+    return [head, topics] if topics else [head]
+
+
+def source_blocks(sources: Iterable[Source], texts: Texts) -> list[str]:
+    sources = list(sources)
+    blocks = []
+    for i, source in enumerate(sources, 1):
+        counter = f"{escape(texts.sources_title)} {i}/{len(sources)}"
+        title = f"<b>{counter}</b> · <i>{escape(source.section)}</i>"
+        blocks.append(title)
+        blocks += [escape(piece) for piece in _pieces(source.text)]
+    return blocks
+
+
+def split_messages(blocks: list[str], limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """Join paragraphs with blank lines into as few messages as fit under ``limit``."""
+    messages: list[str] = []
+    current = ""
+    for block in blocks:
+        candidate = f"{current}\n\n{block}" if current else block
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            if current:
+                messages.append(current)
+            current = block
+    if current:
+        messages.append(current)
+    return messages
+
+
+def _pieces(text: str) -> list[str]:
+    """Split an over-long paragraph at line ends, else at sentence ends, else by length."""
+    if len(text) <= _PIECE:
+        return [text]
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > _PIECE:
+        window = rest[:_PIECE]
+        cut = max(window.rfind("\n"), window.rfind("。"), window.rfind(". "))
+        cut = cut + 1 if cut > _PIECE // 2 else _PIECE
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    return [*pieces, rest] if rest else pieces

@@ -1,0 +1,54 @@
+"""Everything the other routers did not take: unknown commands, non-text messages, channel
+posts, and button data that does not parse. Each gets a clear, polite reply."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import CallbackQuery, Message
+
+from bot.texts import ZH, Texts
+
+router = Router(name="fallback")
+log = logging.getLogger(__name__)
+
+
+@router.message(F.text.startswith("/"))
+async def on_unknown_command(message: Message, texts: Texts, bot: Bot) -> None:
+    command = (message.text or "").split()[0]
+    me = await bot.me()
+    addressee = command.split("@", 1)[1].lower() if "@" in command else None
+    if message.chat.type != ChatType.PRIVATE and addressee not in (
+        None,
+        (me.username or "").lower(),
+    ):
+        return  # a command for another bot in the group
+    await message.answer(texts.unknown_command, parse_mode=None)
+
+
+@router.message()
+async def on_other_message(message: Message, texts: Texts, bot: Bot) -> None:
+    """Photos, stickers, voice, files, locations...: only text questions are understood."""
+    if message.chat.type != ChatType.PRIVATE:
+        replied = message.reply_to_message
+        me = await bot.me()
+        if not (replied and replied.from_user and replied.from_user.id == me.id):
+            return  # in groups, stay quiet unless addressed
+    await message.answer(texts.non_text, parse_mode=None)
+
+
+@router.channel_post()
+async def on_channel_post(message: Message) -> None:
+    try:
+        await message.answer(ZH.channel, parse_mode=None)
+    except TelegramAPIError as exc:
+        log.info("cannot reply in channel %s: %r", message.chat.id, exc)
+
+
+@router.callback_query()
+async def on_unknown_button(query: CallbackQuery, texts: Texts) -> None:
+    log.info("unrecognised button data %r from %s", query.data, query.from_user.id)
+    await query.answer(texts.expired)

@@ -1,0 +1,130 @@
+"""Button presses: 👍/👎 (a 👎 may be followed by a comment) and "查看原文"."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiogram import F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, ForceReply, Message
+
+from bot.answers import AnswerService
+from bot.db.recorder import Recorder
+from bot.telegram.answer_cache import AnswerCache
+from bot.telegram.callbacks import ShowSources, Vote, valid_question_id
+from bot.telegram.formatting import source_blocks, split_messages
+from bot.texts import Texts
+from index.answer import Source
+
+router = Router(name="feedback")
+COMMENT_MAX_CHARS = 1000
+_LOOKUP_TIMEOUT_S = 3.0
+
+
+class Comment(StatesGroup):
+    waiting = State()
+
+
+@router.callback_query(Vote.filter())
+async def on_vote(
+    query: CallbackQuery,
+    callback_data: Vote,
+    texts: Texts,
+    recorder: Recorder,
+    cache: AnswerCache,
+    state: FSMContext,
+) -> None:
+    question_id = callback_data.q
+    if not valid_question_id(question_id):
+        await query.answer(texts.expired)
+        return
+    vote = 1 if callback_data.up else -1
+    stored = recorder.submit(
+        f"vote on {question_id}",
+        lambda repo: repo.record_vote(question_id, query.from_user.id, vote),
+    )
+    if cache.get(question_id) is None and not await _known(stored):
+        await query.answer(texts.expired)
+        return
+    if vote > 0 or query.message is None:
+        await query.answer(texts.thanks)
+        return
+    await query.answer()
+    prompt = await query.message.answer(
+        texts.ask_comment, reply_markup=ForceReply(selective=True), parse_mode=None
+    )
+    await state.set_state(Comment.waiting)
+    await state.update_data(question_id=question_id, prompt_id=prompt.message_id)
+
+
+@router.message(Comment.waiting, F.text)
+async def on_comment(message: Message, texts: Texts, recorder: Recorder, state: FSMContext) -> None:
+    data = await state.get_data()
+    replied = message.reply_to_message
+    if replied is None or replied.message_id != data.get("prompt_id") or message.from_user is None:
+        await state.clear()
+        raise SkipHandler  # not a comment: a new question, handled by the next router
+    await state.clear()
+    question_id, user_id = str(data["question_id"]), message.from_user.id
+    comment = (message.text or "")[:COMMENT_MAX_CHARS]
+    recorder.submit(
+        f"comment on {question_id}",
+        lambda repo: repo.record_comment(question_id, user_id, comment),
+    )
+    await message.reply(texts.comment_saved, parse_mode=None)
+
+
+@router.callback_query(ShowSources.filter())
+async def on_sources(
+    query: CallbackQuery,
+    callback_data: ShowSources,
+    texts: Texts,
+    cache: AnswerCache,
+    recorder: Recorder,
+    answers: AnswerService,
+) -> None:
+    sources = await _sources(callback_data.q, cache, recorder, answers)
+    if not sources or query.message is None:
+        await query.answer(texts.expired)
+        return
+    await query.answer()
+    for part in split_messages(source_blocks(sources, texts)):
+        await query.message.answer(part)
+
+
+async def _sources(
+    question_id: str, cache: AnswerCache, recorder: Recorder, answers: AnswerService
+) -> tuple[Source, ...]:
+    if not valid_question_id(question_id):
+        return ()
+    cached = cache.get(question_id)
+    if cached is not None:
+        return cached.sources
+    # Not in memory (e.g. after a restart): the stored passage ids, if the index still has them.
+    stored = recorder.submit(f"lookup {question_id}", lambda repo: repo.question(question_id))
+    try:
+        row = await asyncio.wait_for(asyncio.shield(stored), _LOOKUP_TIMEOUT_S)
+    except TimeoutError:
+        return ()
+    if row is None:
+        return ()
+    retriever = answers.answerer.retriever
+    chunks = [
+        retriever.version.chunks[retriever.row_of[i]]
+        for i in row.passage_ids
+        if i in retriever.row_of
+    ]
+    return tuple(
+        Source(c.text, c.section, float(score), c.chunk_id, c.doc_id, c.kind)
+        for c, score in zip(chunks, row.scores, strict=False)
+    )
+
+
+async def _known(stored: asyncio.Future[object]) -> bool:
+    """Whether the vote found its question (waits briefly; storage may be slow or down)."""
+    try:
+        return bool(await asyncio.wait_for(asyncio.shield(stored), _LOOKUP_TIMEOUT_S))
+    except TimeoutError:
+        return True  # storage is slow: the vote stays queued and the user is thanked

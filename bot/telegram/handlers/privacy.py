@@ -1,0 +1,30 @@
+"""/forget_me: delete what is stored about the sender."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import Message
+
+from bot.db.recorder import Recorder
+from bot.texts import Texts
+
+router = Router(name="privacy")
+_CONFIRM_TIMEOUT_S = 5.0
+
+
+@router.message(Command("forget_me"))
+async def on_forget_me(message: Message, texts: Texts, recorder: Recorder) -> None:
+    if message.from_user is None:
+        return
+    user_id = message.from_user.id
+    # Queued behind this user's pending writes, so nothing of theirs is written after it.
+    done = recorder.submit(f"forget user {user_id}", lambda repo: repo.forget_user(user_id))
+    try:
+        count = await asyncio.wait_for(asyncio.shield(done), _CONFIRM_TIMEOUT_S)
+    except TimeoutError:
+        await message.answer(texts.forget_pending, parse_mode=None)
+        return
+    await message.answer(texts.forgot.format(count=count), parse_mode=None)

@@ -1,0 +1,144 @@
+"""Serves Telegram: polling (default) or webhook. On SIGTERM/SIGINT the bot stops taking
+updates, finishes the questions in flight, stores everything, then exits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramNetworkError
+from aiogram.types import BotCommand
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+
+from bot.answers import AnswerService
+from bot.app import Core
+from bot.db.engine import database_url, make_engine, make_sessionmaker, migrate
+from bot.db.recorder import Recorder
+from bot.db.repository import Repository, utcnow
+from bot.settings import Settings
+from bot.telegram.dispatcher import build_dispatcher
+from bot.telegram.middlewares import InFlight, RetryAfter
+from bot.texts import EN, ZH
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def make_bot(settings: Settings) -> Bot:
+    assert settings.telegram.token is not None
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram.api_base))
+    session.middleware(RetryAfter())
+    return Bot(
+        token=settings.telegram.token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+async def serve(core: Core) -> None:
+    settings = core.settings
+    url = database_url(
+        settings.database.url.get_secret_value() if settings.database.url else None,
+        settings.paths.data_dir,
+    )
+    engine = make_engine(url)
+    recorder = Recorder(Repository(make_sessionmaker(engine)))
+    recorder.start()
+    # Queued first: every write waits behind it, and it is retried while the database is down.
+    recorder.submit("schema migration", lambda _repo: migrate(engine))
+    cutoff = utcnow() - timedelta(days=settings.database.retention_days)
+    recorder.submit("retention pruning", lambda repo: repo.prune(cutoff))
+    answers = AnswerService(core.answerer)
+    answers.start()
+    dispatcher, in_flight = build_dispatcher(settings, answers, recorder)
+    bot = make_bot(settings)
+
+    async def on_startup(bot: Bot) -> None:
+        await _until_reachable(lambda: _set_commands(bot), "setting the commands menu")
+        me = await _until_reachable(bot.me, "getMe")
+        log.info("serving Telegram as @%s (%s mode)", me.username, settings.telegram.mode)
+
+    async def on_shutdown() -> None:
+        grace = settings.telegram.shutdown_grace_s
+        if not await in_flight.counter.wait_idle(grace):
+            log.error(
+                "shutdown: %d updates still in progress after %.0f s",
+                in_flight.counter.count,
+                grace,
+            )
+        await recorder.stop(timeout=grace)
+        await answers.stop()
+        await engine.dispose()
+        log.info("stopped; %d writes stored", recorder.stats.written)
+
+    dispatcher.startup.register(on_startup)
+    dispatcher.shutdown.register(on_shutdown)
+    if settings.telegram.mode == "webhook":
+        await _serve_webhook(dispatcher, bot, settings, in_flight)
+    else:
+        await _until_reachable(
+            lambda: bot.delete_webhook(drop_pending_updates=False), "deleteWebhook"
+        )
+        await dispatcher.start_polling(
+            bot, polling_timeout=settings.telegram.polling_timeout, handle_signals=True
+        )
+
+
+async def _until_reachable(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """Retry a start-up call while the Bot API cannot be reached (logged, token-free)."""
+    delay = 1.0
+    while True:
+        try:
+            return await call()
+        except TelegramNetworkError as exc:
+            log.error("%s: Bot API unreachable (%r); retrying in %.0f s", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+async def _set_commands(bot: Bot) -> None:
+    for texts, language in ((ZH, None), (EN, "en")):
+        commands = [BotCommand(command=c, description=d) for c, d in texts.commands.items()]
+        await bot.set_my_commands(commands, language_code=language)
+
+
+async def _serve_webhook(
+    dispatcher: Dispatcher, bot: Bot, settings: Settings, in_flight: InFlight
+) -> None:
+    telegram = settings.telegram
+    secret = telegram.webhook_secret.get_secret_value() if telegram.webhook_secret else None
+    app = web.Application()
+    SimpleRequestHandler(dispatcher, bot, secret_token=secret).register(
+        app, path=telegram.webhook_path
+    )
+    setup_application(app, dispatcher, bot=bot)
+    if telegram.webhook_url:
+        await bot.set_webhook(telegram.webhook_url, secret_token=secret)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, telegram.webhook_host, telegram.webhook_port)
+    await site.start()
+    log.info(
+        "webhook listening on %s:%s%s",
+        telegram.webhook_host,
+        telegram.webhook_port,
+        telegram.webhook_path,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()  # runs the dispatcher's shutdown (in-flight wait, flush)

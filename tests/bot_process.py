@@ -1,0 +1,60 @@
+"""Starts ``python -m bot run`` against the Bot API stand-in, as a real separate process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from tests.support import REPO
+from tests.telegram_stub import BotApiStub
+
+TOKEN = "987654:TEST-stand-in-token-Zq8x"
+
+
+class BotProcess:
+    def __init__(self, stub: BotApiStub, data_dir: Path, log: Path, **env: str):
+        self.stub = stub
+        self.log_path = log
+        self._log: IO[str] = log.open("w")
+        self.env = {
+            **os.environ,
+            "BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE": stub.base_url,
+            "DATA_DIR": str(data_dir),
+            "TELEGRAM__POLLING_TIMEOUT": "1",
+            "HF_HUB_OFFLINE": "1",
+            **env,
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"], env=self.env, cwd=REPO, stderr=self._log
+        )
+
+    def wait_started(self, timeout: float = 120.0) -> None:
+        started = self.stub.wait_for(
+            lambda c: c.method == "setMyCommands", count=2, timeout=timeout
+        )
+        assert len(started) >= 2, self.log()
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def stop(self, timeout: float = 60.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout)
+        self._log.close()
+        return code
+
+    def __enter__(self) -> BotProcess:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()

@@ -1,0 +1,116 @@
+"""The repository on SQLite and on the PostgreSQL server (127.0.0.1:5432, database `test`),
+each on a fresh schema made by the Alembic migrations."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.db.engine import make_sessionmaker, migrate
+from bot.db.recorder import Recorder
+from bot.db.repository import QuestionRecord, Repository, utcnow
+
+POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def record(question_id: str, user_id: int, *, days_ago: int = 0) -> QuestionRecord:
+    return QuestionRecord(
+        question_id=question_id,
+        user_id=user_id,
+        language="zh-hans",
+        chat_id=user_id,
+        text="工会能帮我打官司吗",
+        answered=True,
+        reason=None,
+        passage_ids=["a1", "b2"],
+        scores=[1.5, 1.2],
+        latency_ms=21.5,
+        index_version="v1",
+        answer_text="提供法律援助16次",
+        section="以实际行动",
+        asked_at=utcnow() - timedelta(days=days_ago),
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def repository(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Repository]:
+    if request.param == "sqlite":
+        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
+        await migrate(engine)
+        yield Repository(make_sessionmaker(engine))
+        await engine.dispose()
+        return
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(POSTGRES)
+    async with admin.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_async_engine(
+        POSTGRES, connect_args={"server_settings": {"search_path": schema}}
+    )
+    try:
+        await migrate(engine)
+        yield Repository(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+        async with admin.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+async def test_questions_answers_votes_and_comments_are_stored(repository: Repository) -> None:
+    await repository.record_question(record("q1", 7))
+    await repository.record_question(record("q1", 7))  # a retried write is not duplicated
+    assert await repository.record_vote("q1", 7, 1) is True
+    assert await repository.record_vote("q1", 7, -1) is True  # changes the vote
+    assert await repository.record_comment("q1", 7, "没说清楚") is True
+    assert await repository.record_vote("missing", 7, 1) is False
+    assert await repository.counts() == {"users": 1, "questions": 1, "answers": 1, "feedback": 1}
+    stored = await repository.question("q1")
+    assert stored is not None
+    assert (stored.passage_ids, stored.scores, stored.answered) == (["a1", "b2"], [1.5, 1.2], True)
+
+
+async def test_forget_me_removes_everything_about_the_user_only(repository: Repository) -> None:
+    await repository.record_question(record("q1", 7))
+    await repository.record_question(record("q2", 7))
+    await repository.record_question(record("q3", 8))
+    await repository.record_vote("q3", 7, 1)  # 7 voted on 8's question
+    await repository.record_vote("q1", 8, -1)  # 8 voted on 7's question
+    assert await repository.forget_user(7) == 2
+    assert await repository.counts() == {"users": 1, "questions": 1, "answers": 1, "feedback": 0}
+
+
+async def test_retention_prunes_old_questions(repository: Repository) -> None:
+    await repository.record_question(record("old", 7, days_ago=400))
+    await repository.record_question(record("new", 7, days_ago=1))
+    await repository.record_vote("old", 7, 1)
+    assert await repository.prune(utcnow() - timedelta(days=365)) == 1
+    assert await repository.question("old") is None
+    assert await repository.question("new") is not None
+
+
+async def test_the_recorder_retries_until_the_write_succeeds(repository: Repository) -> None:
+    recorder = Recorder(repository, first_retry_s=0.01)
+    recorder.start()
+    attempts = 0
+
+    async def flaky(repo: Repository) -> int:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise ConnectionError("database is down")
+        await repo.record_question(record("q9", 9))
+        return attempts
+
+    assert await recorder.submit("flaky", flaky) == 3
+    vote = recorder.submit("vote", lambda repo: repo.record_vote("q9", 9, 1))  # after, in order
+    assert await vote is True
+    assert await recorder.stop(timeout=5)
+    assert recorder.stats.written == 2
+    assert recorder.stats.failed_attempts == 2

@@ -1,0 +1,152 @@
+"""Serving under real conditions: webhook secrets, an unreachable Bot API, a database that is
+down, and a SIGTERM while a question is in flight. Each runs its own `python -m bot run`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sqlite3
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.bot_process import TOKEN, BotProcess
+from tests.telegram_stub import BotApiStub, message_update
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def stub() -> Iterator[BotApiStub]:
+    server = BotApiStub()
+    server.start()
+    yield server
+    server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _post(url: str, update: dict[str, object], secret: str) -> int:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(update).encode(),
+        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_webhook_mode_accepts_the_right_secret_and_refuses_a_wrong_one(
+    stub: BotApiStub, core, data_dir: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    env = {
+        "TELEGRAM__MODE": "webhook",
+        "TELEGRAM__WEBHOOK_PORT": str(port),
+        "TELEGRAM__WEBHOOK_SECRET": "s3cret-Path_1",
+    }
+    with BotProcess(stub, data_dir, tmp_path / "bot.log", **env) as bot:
+        bot.wait_started()
+        url = f"http://127.0.0.1:{port}/telegram/webhook"
+        deadline = time.monotonic() + 30
+        while True:  # the site starts listening right after the commands are set
+            try:
+                status = _post(url, {"update_id": 1, **message_update(71, "/help")}, "wrong")
+                break
+            except (ConnectionError, urllib.error.URLError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert status == 401
+        ok = _post(
+            url,
+            {"update_id": 2, **message_update(72, "征集了多少项职工创新成果？")},
+            "s3cret-Path_1",
+        )
+        assert ok == 200
+        (reply,) = stub.wait_for(lambda c: c.method == "sendMessage" and c.result is not None)[:1]
+        assert reply.params["chat_id"] == "72"
+        assert "923项" in reply.params["text"]
+        time.sleep(0.5)
+        assert stub.sent_to(71) == []  # the update with the wrong secret was never handled
+        assert bot.stop() == 0
+
+
+def test_network_errors_are_logged_without_the_token(core, data_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    unreachable = BotApiStub()  # never started: nothing listens on the port below
+    unreachable.base_url = f"http://127.0.0.1:{free_port()}"
+    with BotProcess(unreachable, data_dir, tmp_path / "bot.log") as bot:
+        deadline = time.monotonic() + 90
+        while "Bot API unreachable" not in bot.log() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(2)  # at least one retry
+        bot.process.send_signal(signal.SIGTERM)
+        bot.process.wait(30)
+        log = bot.log()
+    assert log.count("Bot API unreachable") >= 2, log
+    assert TOKEN not in log
+    assert TOKEN.split(":", 1)[1] not in log
+
+
+def test_a_database_that_is_down_delays_storage_but_loses_nothing(
+    stub: BotApiStub, core, data_dir: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    database = tmp_path / "db" / "bot.sqlite3"
+    database.mkdir(parents=True)  # a directory where the file should be: SQLite cannot open it
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    with BotProcess(stub, data_dir, tmp_path / "bot.log", **env) as bot:
+        bot.wait_started()
+        stub.push(message_update(81, "蹲点工作化解了多少件劳动纠纷？"))
+        (reply,) = stub.wait_for(lambda c: c.method == "sendMessage" and c.result is not None)[:1]
+        assert "化解劳动纠纷49件" in reply.params["text"]  # the worker still gets the answer
+        deadline = time.monotonic() + 30
+        while "storing" not in bot.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "storing schema migration failed" in bot.log()
+        database.rmdir()  # the database comes back
+        deadline = time.monotonic() + 30
+        stored: list[tuple[str]] = []
+        while time.monotonic() < deadline and not stored:
+            time.sleep(0.5)
+            if database.is_file():
+                try:
+                    with sqlite3.connect(database) as db:
+                        stored = db.execute(
+                            "select text from questions where user_id = 81"
+                        ).fetchall()
+                except sqlite3.OperationalError:
+                    pass
+        assert stored == [("蹲点工作化解了多少件劳动纠纷？",)]
+        assert bot.stop() == 0
+
+
+def test_sigterm_finishes_the_question_in_flight_and_stores_it(
+    stub: BotApiStub, core, data_dir: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    database = tmp_path / "graceful.sqlite3"
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    with BotProcess(stub, data_dir, tmp_path / "bot.log", **env) as bot:
+        bot.wait_started()
+        stub.push(message_update(91, "关爱行动服务了多少边境职工？"))
+        stub.wait_for(lambda c: c.method == "sendChatAction")  # being answered now
+        bot.process.send_signal(signal.SIGTERM)
+        assert bot.process.wait(60) == 0
+        replies = stub.sent_to(91)
+        assert replies
+        assert "服务边境职工4万余人" in replies[0].params["text"]
+        with sqlite3.connect(database) as db:
+            assert db.execute("select count(*) from questions where user_id = 91").fetchone() == (
+                1,
+            )
