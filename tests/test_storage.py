@@ -114,3 +114,25 @@ async def test_the_recorder_retries_until_the_write_succeeds(repository: Reposit
     assert await recorder.stop(timeout=5)
     assert recorder.stats.written == 2
     assert recorder.stats.failed_attempts == 2
+
+
+async def test_a_failed_batch_is_rolled_back_and_written_one_by_one(repository: Repository) -> None:
+    recorder = Recorder(repository, first_retry_s=0.01)
+    attempts = 0
+
+    async def flaky(repo: Repository) -> str:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise ConnectionError("database is down")
+        return "stored"
+
+    # Queued before the worker starts, so the three are taken as one batch.
+    first = recorder.submit("q1", lambda repo: repo.record_question(record("q1", 1)))
+    middle = recorder.submit("flaky", flaky)
+    last = recorder.submit("vote", lambda repo: repo.record_vote("q1", 1, 1))
+    recorder.start()
+    assert [await first, await middle, await last] == [None, "stored", True]
+    assert await recorder.stop(timeout=5)
+    assert attempts == 3  # once in the failed batch, then twice more on its own
+    assert await repository.counts() == {"users": 1, "questions": 1, "answers": 1, "feedback": 1}

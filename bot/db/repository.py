@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import AnswerShown, Feedback, Question, User
@@ -35,58 +41,96 @@ class QuestionRecord:
     asked_at: datetime
 
 
+# The session of the batch being written (see Recorder), which methods join instead of opening
+# their own transaction.
+_batch_session: ContextVar[AsyncSession | None] = ContextVar("batch_session", default=None)
+
+
 class Repository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self.sessions = sessions
 
-    async def record_question(self, record: QuestionRecord) -> None:
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """Run several writes in one transaction: all of them are stored, or none."""
         async with self.sessions.begin() as session:
-            await _touch_user(session, record.user_id, record.language, record.asked_at)
-            if await session.get(Question, record.question_id) is not None:
-                return  # a retried write that had in fact succeeded
-            session.add(
-                Question(
-                    id=record.question_id,
-                    user_id=record.user_id,
-                    chat_id=record.chat_id,
-                    text=record.text,
-                    answered=record.answered,
-                    reason=record.reason,
-                    passage_ids=record.passage_ids,
-                    scores=record.scores,
-                    latency_ms=record.latency_ms,
-                    index_version=record.index_version,
-                    asked_at=record.asked_at,
+            token = _batch_session.set(session)
+            try:
+                yield
+            finally:
+                _batch_session.reset(token)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+        shared = _batch_session.get()
+        if shared is not None:
+            yield shared  # the batch commits
+            return
+        async with self.sessions.begin() as session:
+            yield session
+
+    async def record_question(self, record: QuestionRecord) -> None:
+        """Store the question and the answer shown; idempotent, so a retried write is harmless."""
+        async with self._transaction() as session:
+            insert = _insert_for(session)
+            user = insert(User).values(
+                id=record.user_id,
+                language=record.language,
+                first_seen=record.asked_at,
+                last_seen=record.asked_at,
+            )
+            await session.execute(
+                user.on_conflict_do_update(
+                    index_elements=[User.id],
+                    set_={
+                        "last_seen": user.excluded.last_seen,
+                        "language": func.coalesce(user.excluded.language, User.language),
+                    },
                 )
             )
-            await session.flush()
-            session.add(
-                AnswerShown(
-                    question_id=record.question_id,
-                    text=record.answer_text,
-                    section=record.section,
-                    shown_at=record.asked_at,
-                )
+            question = insert(Question).values(
+                id=record.question_id,
+                user_id=record.user_id,
+                chat_id=record.chat_id,
+                text=record.text,
+                answered=record.answered,
+                reason=record.reason,
+                passage_ids=record.passage_ids,
+                scores=record.scores,
+                latency_ms=record.latency_ms,
+                index_version=record.index_version,
+                asked_at=record.asked_at,
+            )
+            await session.execute(question.on_conflict_do_nothing(index_elements=[Question.id]))
+            shown = insert(AnswerShown).values(
+                question_id=record.question_id,
+                text=record.answer_text,
+                section=record.section,
+                shown_at=record.asked_at,
+            )
+            await session.execute(
+                shown.on_conflict_do_nothing(index_elements=[AnswerShown.question_id])
             )
 
     async def record_vote(self, question_id: str, user_id: int, vote: int) -> bool:
         """Store (or change) a user's vote; False when the question is unknown."""
-        async with self.sessions.begin() as session:
+        async with self._transaction() as session:
             if await session.get(Question, question_id) is None:
                 return False
-            existing = await _feedback(session, question_id, user_id)
-            if existing is None:
-                session.add(
-                    Feedback(
-                        question_id=question_id, user_id=user_id, vote=vote, created_at=utcnow()
-                    )
+            insert = _insert_for(session)
+            row = insert(Feedback).values(
+                question_id=question_id, user_id=user_id, vote=vote, created_at=utcnow()
+            )
+            await session.execute(
+                row.on_conflict_do_update(
+                    index_elements=[Feedback.question_id, Feedback.user_id],
+                    set_={"vote": row.excluded.vote},
                 )
-            else:
-                existing.vote = vote
+            )
             return True
 
     async def record_comment(self, question_id: str, user_id: int, comment: str) -> bool:
-        async with self.sessions.begin() as session:
+        async with self._transaction() as session:
             existing = await _feedback(session, question_id, user_id)
             if existing is None:
                 if await session.get(Question, question_id) is None:
@@ -110,7 +154,7 @@ class Repository:
 
     async def forget_user(self, user_id: int) -> int:
         """Delete everything stored about ``user_id``; returns the number of questions removed."""
-        async with self.sessions.begin() as session:
+        async with self._transaction() as session:
             asked = select(Question.id).where(Question.user_id == user_id)
             count = await session.scalar(select(func.count()).select_from(asked.subquery())) or 0
             await session.execute(delete(Feedback).where(Feedback.user_id == user_id))
@@ -122,7 +166,7 @@ class Repository:
 
     async def prune(self, older_than: datetime) -> int:
         """Delete questions asked before ``older_than`` (with their answers and feedback)."""
-        async with self.sessions.begin() as session:
+        async with self._transaction() as session:
             old = select(Question.id).where(Question.asked_at < older_than)
             count = await session.scalar(select(func.count()).select_from(old.subquery())) or 0
             await session.execute(delete(Feedback).where(Feedback.question_id.in_(old)))
@@ -140,19 +184,10 @@ class Repository:
             }
 
 
-async def _touch_user(
-    session: AsyncSession, user_id: int, language: str | None, seen: datetime
-) -> None:
-    user = await session.get(User, user_id)
-    if user is None:
-        session.add(User(id=user_id, language=language, first_seen=seen, last_seen=seen))
-        await session.flush()
-    else:
-        user.last_seen = max(
-            user.last_seen.replace(tzinfo=UTC) if user.last_seen.tzinfo is None else user.last_seen,
-            seen,
-        )
-        user.language = language or user.language
+def _insert_for(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (the same API on SQLite and PostgreSQL)."""
+    name = session.get_bind().dialect.name
+    return postgresql_insert if name == "postgresql" else sqlite_insert
 
 
 async def _feedback(session: AsyncSession, question_id: str, user_id: int) -> Feedback | None:
