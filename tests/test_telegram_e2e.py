@@ -354,3 +354,20 @@ def test_flood_control_is_waited_out_and_the_reply_still_arrives(stub, bot) -> N
 def test_the_token_never_appears_in_the_log(bot) -> None:  # type: ignore[no-untyped-def]
     assert TOKEN not in bot.log()
     assert TOKEN.split(":")[1] not in bot.log()
+
+
+def test_a_flood_of_questions_from_one_user_is_throttled_politely(stub, bot) -> None:  # type: ignore[no-untyped-def]
+    user_id = next(_next_user)
+    since = time.monotonic()
+    for i in range(14):  # the burst is 10
+        stub.push(message_update(user_id, "征集了多少项职工创新成果？", message_id=i + 1))
+    stub.wait_for(
+        lambda c: (
+            c.method == "sendMessage" and c.params["chat_id"] == str(user_id) and c.at >= since
+        ),
+        count=14,
+        timeout=60,
+    )
+    texts = [c.params["text"] for c in stub.sent_to(user_id, since)]
+    assert texts.count("您问得太快了，请稍等几秒再问。") >= 3
+    assert sum(t.startswith("<b>答：</b>") for t in texts) >= 10
