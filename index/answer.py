@@ -225,9 +225,8 @@ class Answerer:
                 @ retrieval.query_vector
             )
             for i, sentence in enumerate(passage.chunk.sentences):
-                score = float(sims[i]) + 0.5 * weighted_coverage(
-                    retrieval.words, set(tokenize(sentence))
-                )
+                words = self.retriever.sentence_words[start + i]
+                score = float(sims[i]) + 0.5 * weighted_coverage(retrieval.words, words)
                 if retrieval.quantity and _HAS_NUMBER.search(sentence):
                     score += 0.03
                 score -= 0.01 * rank  # ties go to the better passage

@@ -89,7 +89,9 @@ class HybridRetriever:
         self._vectors = vectors
         self._vocabulary = set(version.bm25.vocab_dict)
         self._has_number = np.array([bool(_HAS_NUMBER.search(c.text)) for c in version.chunks])
+        # Word sets computed once per loaded version, not per question (rows as in the vectors).
         self.chunk_words = [set(tokenize(f"{c.section} {c.text}")) for c in version.chunks]
+        self.sentence_words = [set(tokenize(s)) for c in version.chunks for s in c.sentences]
         self.row_of = {c.chunk_id: i for i, c in enumerate(version.chunks)}
 
     def retrieve(self, question: str, k: int) -> Retrieval:
