@@ -62,11 +62,8 @@ def render(answer: Answer) -> str:
         lines = [f"答：{answer.answer}", f"出处：{answer.section}"]
         lines += [f"  [{i}] {s.text}" for i, s in enumerate(answer.sources[:3], 1)]
         return "\n".join(lines)
-    if answer.sources or answer.reason == "the documents do not answer this question":
-        lines = ["抱歉，现有文件没有回答这个问题。您可以问问这些方面："]
-    else:
-        key = reason_key(answer.reason)
-        reason = ZH.reasons[key] if key else (answer.reason or "")
-        lines = [f"{ZH.cannot_ask}{reason}您可以问问这些方面："]
+    key = reason_key(answer.reason)
+    head = f"{ZH.cannot_ask}{ZH.reasons[key]}" if key else ZH.not_answered
+    lines = [head]
     lines += [f"  · {topic}" for topic in answer.suggestions]
     return "\n".join(lines)

@@ -18,12 +18,11 @@ import numpy as np
 
 from index.chunking import Chunk
 from index.retrieval import HybridRetriever, Retrieval, weighted_coverage
-from index.text import jieba_analyse, meaningful_chars, split_clauses, tokenize
+from index.text import has_number, jieba_analyse, meaningful_chars, split_clauses, tokenize
 
 MAX_QUESTION_CHARS = 1000
 ABSTENTION_MODEL = Path(__file__).with_name("abstention_model.json")
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
-_HAS_NUMBER = re.compile(r"[0-9０-９]|[一二两三四五六七八九十百千万]+[个项家名支场次件所人届批条]")
 _ANSWER_SENTENCES = 3
 _SENTENCE_MARGIN = 0.04
 _LONG_QUOTE_CHARS = 120
@@ -137,9 +136,9 @@ class Answerer:
 
     def answer(self, question: str, k: int = 5) -> Answer:
         started = time.perf_counter()
-        cleaned, refusal = self._check(question)
+        cleaned, refusal = self.check(question)
         if refusal is not None:
-            return self._refused(question, refusal, started)
+            return self.refused(question, refusal, started)
         retrieval = self.retriever.retrieve(cleaned, k)
         return self.answer_retrieved(question, retrieval, started)
 
@@ -182,12 +181,6 @@ class Answerer:
 
     def check(self, question: str) -> tuple[str, str | None]:
         """(cleaned question, reason it cannot be answered or None)."""
-        return self._check(question)
-
-    def refused(self, question: str, reason: str, started: float) -> Answer:
-        return self._refused(question, reason, started)
-
-    def _check(self, question: str) -> tuple[str, str | None]:
         if len(question) > MAX_QUESTION_CHARS:
             return "", (
                 f"the question is too long ({len(question)} characters; the limit is "
@@ -200,7 +193,7 @@ class Answerer:
             return "", "the question has no words to search for (only symbols or emoji)"
         return cleaned, None
 
-    def _refused(self, question: str, reason: str, started: float) -> Answer:
+    def refused(self, question: str, reason: str, started: float) -> Answer:
         return Answer(
             question=question,
             answered=False,
@@ -227,7 +220,7 @@ class Answerer:
             for i, sentence in enumerate(passage.chunk.sentences):
                 words = self.retriever.sentence_words[start + i]
                 score = float(sims[i]) + 0.5 * weighted_coverage(retrieval.words, words)
-                if retrieval.quantity and _HAS_NUMBER.search(sentence):
+                if retrieval.quantity and has_number(sentence):
                     score += 0.03
                 score -= 0.01 * rank  # ties go to the better passage
                 candidates.append((score, row, i, sentence, passage.chunk))
@@ -245,7 +238,7 @@ def _trim(text: str, retrieval: Retrieval) -> str:
         return text
 
     def score(clause: str) -> float:
-        number = retrieval.quantity and bool(_HAS_NUMBER.search(clause))
+        number = retrieval.quantity and has_number(clause)
         return weighted_coverage(retrieval.words, set(tokenize(clause))) + 0.1 * number
 
     best = max(clauses, key=score)

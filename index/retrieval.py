@@ -21,10 +21,9 @@ import numpy as np
 from index.chunking import Chunk
 from index.encoder import Encoder, Vectors
 from index.index_store import IndexVersion
-from index.text import jieba_analyse, tokenize
+from index.text import has_number, jieba_analyse, tokenize
 
 _QUANTITY_QUESTION = re.compile(r"多少|几[个项家名支场次件所人届批条年天位]?|how (many|much)", re.I)
-_HAS_NUMBER = re.compile(r"[0-9０-９]|[一二两三四五六七八九十百千万]+[个项家名支场次件所人届批条]")
 _CANDIDATES = 100
 
 
@@ -88,7 +87,7 @@ class HybridRetriever:
         self._sentence_centroid = version.sentence_vectors.mean(axis=0)
         self._vectors = vectors
         self._vocabulary = set(version.bm25.vocab_dict)
-        self._has_number = np.array([bool(_HAS_NUMBER.search(c.text)) for c in version.chunks])
+        self._has_number = np.array([has_number(c.text) for c in version.chunks])
         # Word sets computed once per loaded version, not per question (rows as in the vectors).
         self.chunk_words = [set(tokenize(f"{c.section} {c.text}")) for c in version.chunks]
         self.sentence_words = [set(tokenize(s)) for c in version.chunks for s in c.sentences]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from index.answer import AbstentionModel, Answerer
+from index.documents import Document, load_corpus
 from index.encoder import Encoder
 from index.index_store import IndexVersion
 from index.retrieval import HybridRetriever, RetrievalParams
 from index.settings import CoreSettings
-from index.versions import VersionStore, build_from_corpus, current_is_up_to_date
+from index.versions import VersionStore, build_from_documents, current_is_up_to_date
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +20,20 @@ def version_store(settings: CoreSettings) -> VersionStore:
     return VersionStore(settings.paths.data_dir / "index", keep=settings.index.keep_versions)
 
 
-def build_new_version(settings: CoreSettings, encoder: Encoder, *, progress: bool = True) -> str:
-    """Build a version from the configured corpus with the configured chunking; not yet current."""
-    return build_from_corpus(
+def build_new_version(
+    settings: CoreSettings,
+    encoder: Encoder,
+    *,
+    documents: Sequence[Document] | None = None,
+    progress: bool = True,
+) -> str:
+    """Build a version from the configured corpus (or ``documents`` already read from it) with
+    the configured chunking; not yet current."""
+    if documents is None:
+        documents = load_corpus(settings.paths.corpus_dir)
+    return build_from_documents(
         version_store(settings),
-        settings.paths.corpus_dir,
+        documents,
         encoder,
         max_chars=settings.index.max_chars,
         approximate_above=settings.index.approximate_above,
@@ -36,12 +47,11 @@ def ensure_current(
     """Load the serving version; build (and switch to) a new one if none matches the corpus."""
     store = version_store(settings)
     store.remove_abandoned_builds()
-    up_to_date = current_is_up_to_date(
-        store, settings.paths.corpus_dir, encoder, settings.index.max_chars
-    )
-    if not up_to_date:
+    documents = load_corpus(settings.paths.corpus_dir)  # read once: compared, then maybe built
+    if not current_is_up_to_date(store, documents, encoder, settings.index.max_chars):
         log.info("building the index from %s", settings.paths.corpus_dir)
-        store.set_current(build_new_version(settings, encoder, progress=progress))
+        version_id = build_new_version(settings, encoder, documents=documents, progress=progress)
+        store.set_current(version_id)
     return store.load_current(encoder)
 
 

@@ -27,6 +27,8 @@ STOPWORDS = frozenset(
     which who whom where when why do does did can could will would please many much there
     their this that these those with by at as it its i me my we our you your""".split()  # noqa: SIM905
 )
+# A quantity: digits, or a Chinese numeral followed by a measure word (七支, 十项).
+_NUMBER = re.compile(r"[0-9０-９]|[一二两三四五六七八九十百千万]+[个项家名支场次件所人届批条]")
 _PUNCT_OR_SPACE = re.compile(r"^[\W_]+$", re.UNICODE)
 
 
@@ -85,6 +87,10 @@ def tokenize(text: str) -> list[str]:
     jieba = _jieba()
     words = jieba.lcut_for_search(normalize(text))  # type: ignore[attr-defined]
     return [w for w in words if w.strip() and w not in STOPWORDS and not _PUNCT_OR_SPACE.match(w)]
+
+
+def has_number(text: str) -> bool:
+    return bool(_NUMBER.search(text))
 
 
 def has_cjk(text: str) -> bool:

@@ -127,7 +127,26 @@ def build_from_corpus(
     progress: bool = True,
 ) -> str:
     """Read, chunk and index the corpus folder into a new version; return its id."""
-    documents = load_corpus(corpus_dir)
+    return build_from_documents(
+        store,
+        load_corpus(corpus_dir),
+        encoder,
+        max_chars=max_chars,
+        approximate_above=approximate_above,
+        progress=progress,
+    )
+
+
+def build_from_documents(
+    store: VersionStore,
+    documents: Sequence[Document],
+    encoder: Encoder,
+    *,
+    max_chars: int,
+    approximate_above: int,
+    progress: bool = True,
+) -> str:
+    """Chunk and index already-read documents into a new version; return its id."""
     chunks = chunk_documents(
         documents,
         max_chars=max_chars,
@@ -151,9 +170,9 @@ def chunking_params(max_chars: int) -> dict[str, int]:
 
 
 def current_is_up_to_date(
-    store: VersionStore, corpus_dir: Path, encoder: Encoder, max_chars: int
+    store: VersionStore, documents: Sequence[Document], encoder: Encoder, max_chars: int
 ) -> bool:
-    """True when the serving version was built from this corpus, model and chunking."""
+    """True when the serving version was built from these documents, model and chunking."""
     version_id = store.current_id()
     if version_id is None:
         return False
@@ -164,5 +183,5 @@ def current_is_up_to_date(
     return (
         manifest.model == encoder.model_name
         and manifest.chunking == chunking_params(max_chars)
-        and manifest.corpus_hash == corpus_hash(load_corpus(corpus_dir))
+        and manifest.corpus_hash == corpus_hash(documents)
     )

@@ -12,14 +12,18 @@ from aiogram.filters import Filter
 from aiogram.types import Message
 
 
+def replies_to_bot(message: Message, bot_id: int) -> bool:
+    replied = message.reply_to_message
+    return bool(replied and replied.from_user and replied.from_user.id == bot_id)
+
+
 class AddressedToBot(Filter):
     async def __call__(self, message: Message, bot: Bot) -> bool | dict[str, Any]:
         text = message.text or ""
         if message.chat.type == ChatType.PRIVATE:
             return {"question": text}
         me = await bot.me()
-        replied = message.reply_to_message
-        if replied and replied.from_user and replied.from_user.id == me.id:
+        if replies_to_bot(message, me.id):
             return {"question": text}
         if me.username and f"@{me.username}".lower() in text.lower():
             stripped = re.sub(re.escape(f"@{me.username}"), " ", text, flags=re.IGNORECASE)

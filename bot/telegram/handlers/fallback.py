@@ -10,6 +10,7 @@ from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Message
 
+from bot.telegram.filters import replies_to_bot
 from bot.texts import ZH, Texts
 
 router = Router(name="fallback")
@@ -33,9 +34,8 @@ async def on_unknown_command(message: Message, texts: Texts, bot: Bot) -> None:
 async def on_other_message(message: Message, texts: Texts, bot: Bot) -> None:
     """Photos, stickers, voice, files, locations...: only text questions are understood."""
     if message.chat.type != ChatType.PRIVATE:
-        replied = message.reply_to_message
         me = await bot.me()
-        if not (replied and replied.from_user and replied.from_user.id == me.id):
+        if not replies_to_bot(message, me.id):
             return  # in groups, stay quiet unless addressed
     await message.answer(texts.non_text, parse_mode=None)
 
