@@ -3,6 +3,10 @@
 python -m bot run                         Telegram with BOT_TOKEN set, else the console chat
 python -m bot ask [--json] [-k K] [Q]     answer Q, or each line of standard input
 python -m bot chat                        interactive console chat
+python -m bot reload [--json]             build, validate and serve the corpus folder; running
+                                          bots switch within seconds (recorded in the database)
+python -m bot rollback [VERSION]          serve the previous (or the named) kept index version
+python -m bot status                      the serving version, its documents, pending changes
 """
 
 from __future__ import annotations
@@ -33,10 +37,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     ask_cmd.add_argument("--json", action="store_true", help="one JSON object per line")
     ask_cmd.add_argument("-k", type=int, default=None, help="passages to return (default 5)")
     ask_cmd.add_argument("question", nargs="?", default=None)
+    reload_cmd = commands.add_parser("reload", help="rebuild the index from the corpus folder")
+    reload_cmd.add_argument(
+        "--json",
+        action="store_true",
+        help="progress and result as JSON lines, at low CPU priority (used by a running bot, "
+        "which records the switch itself)",
+    )
+    rollback_cmd = commands.add_parser("rollback", help="serve an earlier kept index version")
+    rollback_cmd.add_argument("version", nargs="?", default=None)
+    commands.add_parser("status", help="the serving version and pending corpus changes")
     args = parser.parse_args(argv)
     if args.command == "ask" and args.k is not None and not 1 <= args.k <= 50:
         parser.error("-k must be between 1 and 50")
     configure_logging()
+    if args.command in ("reload", "rollback", "status"):
+        from bot.admin_cli import run_admin_command
+
+        return run_admin_command(args)
     try:
         settings = Settings.load()
         telegram = args.command == "run" and settings.telegram.token is not None

@@ -28,11 +28,18 @@ class TelegramSettings(BaseModel):
     throttle_rate: float = Field(default=1.0, gt=0)
     # Seconds to finish questions in flight and store them on SIGTERM/SIGINT.
     shutdown_grace_s: float = Field(default=20.0, ge=0)
+    # Env: REDIS_URL. Conversation state (the 👎 comment prompt) in Redis, shared by instances;
+    # unset = in this process's memory.
+    redis_url: SecretStr | None = None
 
 
 class AdminSettings(BaseModel):
     # Env: ADMINS (comma-separated Telegram user ids).
     ids: list[int] = Field(default_factory=list)
+    # Largest document an admin may upload (Telegram's own limit for bots is 20 MB).
+    max_upload_mb: float = Field(default=20.0, gt=0)
+    # How often every instance checks the database for a new serving index version.
+    version_poll_s: float = Field(default=2.0, gt=0)
 
     @field_validator("ids", mode="before")
     @classmethod
@@ -56,6 +63,7 @@ class Settings(CoreSettings):
         "TELEGRAM_API_BASE": ("telegram", "api_base"),
         "ADMINS": ("admin", "ids"),
         "DATABASE_URL": ("database", "url"),
+        "REDIS_URL": ("telegram", "redis_url"),
     }
 
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)

@@ -6,6 +6,157 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class AdminTexts:
+    """Replies to admins (and the refusal everyone else gets)."""
+
+    refused: str
+    refused_upload: str
+    reload_started: str
+    reload_progress: str
+    stages: dict[str, str]
+    reload_done: str
+    reload_failed: str
+    reload_button: str
+    rollback_done: str
+    rollback_failed: str
+    status: str
+    status_document: str
+    pending: str
+    pending_file: str
+    pending_removed: str
+    docs_title: str
+    docs_line: str
+    docs_indexed: str
+    docs_not_indexed: str
+    docs_empty: str
+    remove_usage: str
+    removed: str
+    remove_failed: str
+    too_big: str
+    upload_failed: str
+    stored: str
+    stored_replaced: str
+    stored_unchanged: str
+    stats_summary: str
+    stats_top: str
+    stats_none: str
+    export_none: str
+    export_caption: str
+
+
+ADMIN_ZH = AdminTexts(
+    refused="抱歉，这个命令只有管理员可以使用。",
+    refused_upload="抱歉，只有管理员可以添加文件。我只能回答文字问题，请直接用文字提问。",
+    reload_started="⏳ 正在重建索引……问答照常进行，使用的仍是当前版本。",
+    reload_progress="⏳ 正在重建索引：{stage}",
+    stages={
+        "loading model": "加载模型",
+        "reading": "读取文件",
+        "passages": "计算段落向量 {done}/{total}",
+        "sentences": "计算句子向量 {done}/{total}",
+        "writing": "写入索引",
+        "validating": "检查新版本",
+        "switching": "切换版本",
+    },
+    reload_done=(
+        "✅ 已切换到新版本 {version}\n{documents} 个文件，{chunks} 段，用时 {seconds:.1f} 秒。\n"
+        "检查：{checks}\n上一版本：{previous}（可用 /rollback 返回）"
+    ),
+    reload_failed="❌ 重建失败，仍在使用版本 {serving}。\n原因：{reason}",
+    reload_button="🔄 重建索引",
+    rollback_done="↩️ 已返回版本 {version}（{documents} 个文件，{chunks} 段）；之前是 {previous}。",
+    rollback_failed="❌ 无法回退，仍在使用版本 {serving}。\n原因：{reason}",
+    status=(
+        "当前版本：{version}\n建立于 {created}（用时 {seconds:.1f} 秒），共 {chunks} 段，"
+        "{count} 个文件：\n{documents}\n保留的版本：{kept}"
+    ),
+    status_document="• {title}（{name}，{chunks} 段）",
+    pending="⚠️ 文件夹有尚未生效的改动：\n{changes}\n用 /reload 让它们生效。",
+    pending_file="• 新增或修改：{name}",
+    pending_removed="• 已删除但仍在使用：{name}",
+    docs_title="文件夹中的文件：",
+    docs_line="{n}. {name}（{size}，{date}）{state}",
+    docs_indexed="✅ 已生效",
+    docs_not_indexed="⏳ 尚未生效",
+    docs_empty="文件夹里没有文件。发送 .txt .md .docx .pdf .html 文件即可添加。",
+    remove_usage="用法：/remove 文件名 或 /remove 序号（见 /docs）",
+    removed="🗑 已移除 {name}（文件已移到回收目录，未删除）。用 /reload 让改动生效。",
+    remove_failed="❌ 无法移除：{reason}",
+    too_big="❌ 文件太大（{size}），上限是 {limit}。请拆分或压缩后再发送。",
+    upload_failed="❌ 没有保存这个文件：{reason}",
+    stored=(
+        "✅ 已保存 {name}\n标题：{title}\n{paragraphs} 段，{chars} 字，表格 {rows} 行。\n"
+        "点“重建索引”让它生效。"
+    ),
+    stored_replaced="（同名的旧文件已移到回收目录）",
+    stored_unchanged="ℹ️ {name} 与已有文件完全相同，未做改动。",
+    stats_summary=(
+        "最近 {days} 天：{questions} 个问题，回答了 {answered}（{share:.0%}）。\n👍 {up}  👎 {down}"
+    ),
+    stats_top="最常见的未回答问题：\n{lines}",
+    stats_none="最近 {days} 天还没有问题。",
+    export_none="最近 {days} 天没有未回答的问题。",
+    export_caption="最近 {days} 天未回答的问题：{count} 条",
+)
+
+ADMIN_EN = AdminTexts(
+    refused="Sorry, only admins can use this command.",
+    refused_upload="Sorry, only admins can add documents. I answer text questions; just type one.",
+    reload_started="⏳ Rebuilding the index… questions are answered from the current version.",
+    reload_progress="⏳ Rebuilding the index: {stage}",
+    stages={
+        "loading model": "loading the model",
+        "reading": "reading the documents",
+        "passages": "embedding passages {done}/{total}",
+        "sentences": "embedding sentences {done}/{total}",
+        "writing": "writing the index",
+        "validating": "checking the new version",
+        "switching": "switching",
+    },
+    reload_done=(
+        "✅ Now serving {version}\n{documents} documents, {chunks} passages, {seconds:.1f} s.\n"
+        "Checks: {checks}\nPrevious: {previous} (/rollback returns to it)"
+    ),
+    reload_failed="❌ The reload failed; still serving {serving}.\nReason: {reason}",
+    reload_button="🔄 Rebuild the index",
+    rollback_done="↩️ Back to {version} ({documents} documents, {chunks} passages); was {previous}.",
+    rollback_failed="❌ Cannot roll back; still serving {serving}.\nReason: {reason}",
+    status=(
+        "Serving: {version}\nBuilt {created} in {seconds:.1f} s; {chunks} passages from "
+        "{count} documents:\n{documents}\nKept versions: {kept}"
+    ),
+    status_document="• {title} ({name}, {chunks} passages)",
+    pending="⚠️ The corpus folder has changes not yet served:\n{changes}\n/reload serves them.",
+    pending_file="• new or changed: {name}",
+    pending_removed="• removed, still served: {name}",
+    docs_title="Documents in the corpus folder:",
+    docs_line="{n}. {name} ({size}, {date}) {state}",
+    docs_indexed="✅ served",
+    docs_not_indexed="⏳ not yet served",
+    docs_empty="The corpus folder is empty. Send a .txt .md .docx .pdf or .html file to add one.",
+    remove_usage="Usage: /remove FILE_NAME or /remove NUMBER (see /docs)",
+    removed="🗑 Removed {name} (moved to the trash folder, not deleted). /reload applies it.",
+    remove_failed="❌ Cannot remove: {reason}",
+    too_big="❌ The file is too big ({size}); the limit is {limit}. Split or compress it.",
+    upload_failed="❌ The file was not stored: {reason}",
+    stored=(
+        "✅ Stored {name}\nTitle: {title}\n{paragraphs} paragraphs, {chars} characters, "
+        "{rows} table rows.\nTap “Rebuild the index” to serve it."
+    ),
+    stored_replaced="(the old file of the same name was moved to the trash folder)",
+    stored_unchanged="ℹ️ {name} is identical to the stored file; nothing changed.",
+    stats_summary=(
+        "Last {days} days: {questions} questions, {answered} answered ({share:.0%}).\n"
+        "👍 {up}  👎 {down}"
+    ),
+    stats_top="Most frequent unanswered questions:\n{lines}",
+    stats_none="No questions in the last {days} days.",
+    export_none="No unanswered questions in the last {days} days.",
+    export_caption="Unanswered questions, last {days} days: {count}",
+)
+
+
+@dataclass(frozen=True)
 class Texts:
     lang: str
     start: str
@@ -30,6 +181,8 @@ class Texts:
     channel: str
     error: str
     commands: dict[str, str]
+    admin: AdminTexts
+    admin_commands: dict[str, str]
 
 
 ZH = Texts(
@@ -69,6 +222,16 @@ ZH = Texts(
     channel="请在与我的私聊中提问。",
     error="抱歉，处理时出了点问题，请稍后再试。",
     commands={"start": "开始", "help": "使用帮助", "forget_me": "删除我的记录"},
+    admin=ADMIN_ZH,
+    admin_commands={
+        "reload": "重建索引（管理员）",
+        "rollback": "返回上一版本（管理员）",
+        "status": "当前版本（管理员）",
+        "docs": "文件列表（管理员）",
+        "remove": "移除文件（管理员）",
+        "stats": "使用统计（管理员）",
+        "export": "导出未回答问题（管理员）",
+    },
 )
 
 EN = Texts(
@@ -113,6 +276,16 @@ EN = Texts(
     channel="Please ask me in a private chat.",
     error="Sorry, something went wrong; please try again later.",
     commands={"start": "Start", "help": "How to use", "forget_me": "Delete my data"},
+    admin=ADMIN_EN,
+    admin_commands={
+        "reload": "Rebuild the index (admins)",
+        "rollback": "Back to the previous version (admins)",
+        "status": "Serving version (admins)",
+        "docs": "List documents (admins)",
+        "remove": "Remove a document (admins)",
+        "stats": "Usage statistics (admins)",
+        "export": "Unanswered questions as CSV (admins)",
+    },
 )
 
 

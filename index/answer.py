@@ -28,6 +28,10 @@ _SENTENCE_MARGIN = 0.04
 _LONG_QUOTE_CHARS = 120
 
 
+# The reason given when the documents hold no answer (as opposed to an unaskable question).
+NOT_IN_DOCUMENTS = "the documents do not answer this question"
+
+
 @dataclass(frozen=True)
 class Source:
     text: str
@@ -163,7 +167,7 @@ class Answerer:
                 answer="",
                 section=None,
                 sources=sources,
-                reason="the documents do not answer this question",
+                reason=NOT_IN_DOCUMENTS,
                 suggestions=self.topics,
                 latency_ms=(time.perf_counter() - started) * 1000,
                 confidence=margin,

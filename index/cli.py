@@ -1,7 +1,8 @@
 """Command-line interface of the retrieval core. Errors print one clear line, never a traceback.
 
 python -m index model [--path]     provision the embedding model, print its folder
-python -m index build              build a new index version from the corpus and serve it
+python -m index build              build, validate and serve a new index version from the corpus
+                                   (a running bot follows only `python -m bot reload`)
 python -m index eval [FILE]        R@k, MRR, abstention and coverage on a question set
 python -m index calibrate [FILE]   refit the abstention model on a question set
 """
@@ -60,19 +61,11 @@ def _model(settings: CoreSettings, *, path_only: bool) -> int:
 def _with_index(settings: CoreSettings, args: argparse.Namespace) -> int:
     from index.encoder import load_encoder
     from index.evaluation import calibrate, evaluate, load_questions, report
-    from index.service import (
-        build_new_version,
-        ensure_current,
-        make_answerer,
-        make_retriever,
-        version_store,
-    )
+    from index.service import ensure_current, make_answerer, make_retriever, reload_corpus
 
     encoder = load_encoder(settings)
     if args.command == "build":
-        version_id = build_new_version(settings, encoder)
-        version_store(settings).set_current(version_id)
-        print(version_id)
+        print(reload_corpus(settings, encoder).version_id)
         return 0
     version = ensure_current(settings, encoder)
     questions = load_questions(args.questions)

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Literal
 
 from index.errors import CorpusError
+from index.formats import SUPPORTED_SUFFIXES, extract
 from index.text import is_terminated, join_fragments
 
-SUPPORTED_SUFFIXES = (".txt", ".md")
 CAPTION_MAX_CHARS = 40  # a line of a multi-line photo caption
 LEAD_CAPTION_MAX_CHARS = 80  # a one-line caption standing above the headline
 HEADING_MAX_CHARS = 50
@@ -66,30 +66,35 @@ def load_corpus(corpus_dir: Path) -> list[Document]:
     """Every supported document in ``corpus_dir``, in name order; refuses an empty corpus."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"the corpus folder {corpus_dir} does not exist")
-    # Not is_file(): a dangling link must be reported as unreadable, not silently skipped.
-    files = sorted(
-        p for p in corpus_dir.iterdir() if not p.is_dir() and p.suffix.lower() in SUPPORTED_SUFFIXES
-    )
+    files = corpus_files(corpus_dir)
     if not files:
         kinds = ", ".join(SUPPORTED_SUFFIXES)
         raise CorpusError(f"the corpus folder {corpus_dir} has no documents ({kinds})")
     return [read_document(path) for path in files]
 
 
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """The document files of the corpus folder, in name order."""
+    if not corpus_dir.is_dir():
+        return []
+    # Not is_file(): a dangling link must be reported as unreadable, not silently skipped.
+    return sorted(
+        p for p in corpus_dir.iterdir() if not p.is_dir() and p.suffix.lower() in SUPPORTED_SUFFIXES
+    )
+
+
 def read_document(path: Path) -> Document:
-    """Read one UTF-8 text document and repair it into sectioned paragraphs."""
+    """Read one document file (text, Markdown, Word, PDF, HTML) into sectioned paragraphs."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"cannot read {path.name}: {exc.strerror}") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{path.name} is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset "
-            f"{exc.start}); save it as UTF-8 and try again"
-        ) from exc
-    return parse_document(path.name, text, hashlib.sha256(raw).hexdigest())
+    return document_from_bytes(path.name, raw)
+
+
+def document_from_bytes(name: str, raw: bytes) -> Document:
+    """Check and parse a file's bytes as the document ``name`` (DocumentError if refused)."""
+    return parse_document(name, extract(name, raw).text, hashlib.sha256(raw).hexdigest())
 
 
 def parse_document(doc_id: str, text: str, sha256: str = "") -> Document:

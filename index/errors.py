@@ -31,9 +31,21 @@ class CorpusError(IndexCoreError):
     """The corpus cannot be read: empty folder, unreadable or non-UTF-8 file, no text."""
 
 
+class DocumentError(CorpusError):
+    """A document file is refused: wrong type for its name, damaged, undecodable or empty."""
+
+
 class IndexNotReadyError(IndexCoreError):
     """No index version has been built yet, or it does not match the encoder."""
 
 
 class IndexFormatError(IndexCoreError):
     """An index version folder is partial, mismatched or corrupt."""
+
+
+class ReloadInProgressError(IndexCoreError):
+    """Another process (or task) is building or switching index versions right now."""
+
+
+class ValidationError(IndexCoreError):
+    """A newly built version failed its checks; it is not served."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,9 @@ DENSE = "dense.faiss"
 SENTENCES = "sentences.npy"
 BM25_DIR = "bm25"
 _ENCODE_BATCH = 16
+
+# Called as (stage, done, total) while a version is built, e.g. ("passages", 3, 12).
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ def build_version(
     approximate_above: int,
     chunking: dict[str, int],
     progress: bool = True,
+    on_progress: Progress | None = None,
 ) -> None:
     """Write a complete version into the empty ``folder``; the manifest goes last."""
     import bm25s
@@ -98,11 +102,13 @@ def build_version(
     started = time.perf_counter()
     if not chunks:
         raise IndexFormatError("nothing to index: the corpus produced no passages")
+    report = on_progress or (lambda _stage, _done, _total: None)
     vectors = _encode(
-        [c.embedding_text for c in chunks], encoder.encode_passages, "passages", progress
+        [c.embedding_text for c in chunks], encoder.encode_passages, "passages", progress, report
     )
     sentences = [s for c in chunks for s in c.sentences]
-    sentence_vectors = _encode(sentences, encoder.encode_passages, "sentences", progress)
+    sentence_vectors = _encode(sentences, encoder.encode_passages, "sentences", progress, report)
+    report("writing", 0, 1)
 
     dense = _dense_index(vectors, approximate_above)
     lexical = bm25s.BM25()
@@ -193,12 +199,15 @@ def read_manifest(folder: Path) -> Manifest:
     return manifest
 
 
-def _encode(texts: list[str], encode: Any, what: str, progress: bool) -> Vectors:
+def _encode(texts: list[str], encode: Any, what: str, progress: bool, report: Progress) -> Vectors:
     batches = [texts[i : i + _ENCODE_BATCH] for i in range(0, len(texts), _ENCODE_BATCH)]
-    parts = [
-        encode(batch)
-        for batch in tqdm(batches, desc=f"embedding {what}", unit="batch", disable=not progress)
-    ]
+    parts = []
+    for done, batch in enumerate(
+        tqdm(batches, desc=f"embedding {what}", unit="batch", disable=not progress)
+    ):
+        report(what, done, len(batches))
+        parts.append(encode(batch))
+    report(what, len(batches), len(batches))
     return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
 

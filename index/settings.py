@@ -42,6 +42,8 @@ class IndexSettings(BaseModel):
     # Above this many passages FAISS uses HNSW (approximate) instead of exact inner product.
     approximate_above: int = Field(default=20000, ge=1)
     keep_versions: int = Field(default=5, ge=1)
+    # A reload is refused unless the new version answers each of these (besides its self-check).
+    check_questions: list[str] = Field(default_factory=list)
 
 
 class RetrievalSettings(BaseModel):

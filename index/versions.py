@@ -4,8 +4,11 @@
         CURRENT                      the serving version's id (replaced atomically)
         v20251124T101500-1a2b3c4d/   complete versions (manifest.json present)
         .building-<random>/          a build in progress; removed at the next start if abandoned
+        .build.lock                  held (flock) by the one process building or switching
 
-A failed build never touches CURRENT, so the previous version keeps serving.
+A failed build never touches CURRENT, so the previous version keeps serving. The lock is an OS
+file lock, so a build killed with SIGKILL releases it and its staging folder is recognisably
+abandoned.
 """
 
 from __future__ import annotations
@@ -15,19 +18,31 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from index.chunking import CHUNKER_VERSION, Chunk, chunk_documents
 from index.documents import Document, load_corpus
 from index.encoder import Encoder
-from index.errors import IndexFormatError, IndexNotReadyError
-from index.index_store import IndexVersion, build_version, corpus_hash, load_version, read_manifest
+from index.errors import IndexFormatError, IndexNotReadyError, ReloadInProgressError
+from index.index_store import (
+    IndexVersion,
+    Manifest,
+    Progress,
+    build_version,
+    corpus_hash,
+    load_version,
+    read_manifest,
+)
 
 log = logging.getLogger(__name__)
 
 CURRENT = "CURRENT"
 _BUILDING_PREFIX = ".building-"
+_LOCK = ".build.lock"
 
 
 class VersionStore:
@@ -57,7 +72,37 @@ class VersionStore:
         version_id = self.current_id()
         if version_id is None:
             raise IndexNotReadyError("no index has been built yet")
+        return self.load(version_id, encoder)
+
+    def load(self, version_id: str, encoder: Encoder) -> IndexVersion:
+        if version_id not in self.versions():
+            raise IndexNotReadyError(f"index version {version_id} is not on disk")
         return load_version(self.root / version_id, encoder)
+
+    def manifest(self, version_id: str) -> Manifest:
+        return read_manifest(self.root / version_id)
+
+    def previous(self, version_id: str | None = None) -> str | None:
+        """The newest complete version older than ``version_id`` (default: the current one)."""
+        version_id = version_id or self.current_id()
+        older = [v for v in self.versions() if version_id is None or v < version_id]
+        return older[-1] if older else None
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Held while building or switching; a second builder is told, not queued."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.root / _LOCK, thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout as exc:
+            raise ReloadInProgressError(
+                "another reload or rollback is running; try again when it has finished"
+            ) from exc
+        try:
+            yield
+        finally:
+            lock.release()
 
     def build(
         self,
@@ -68,6 +113,7 @@ class VersionStore:
         approximate_above: int,
         chunking: dict[str, int],
         progress: bool = True,
+        on_progress: Progress | None = None,
     ) -> str:
         """Build a new complete version (not yet current) and return its id."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -82,6 +128,7 @@ class VersionStore:
                 approximate_above=approximate_above,
                 chunking=chunking,
                 progress=progress,
+                on_progress=on_progress,
             )
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
             version_id = f"v{stamp}-{corpus_hash(documents)[:8]}-{uuid.uuid4().hex[:4]}"
@@ -111,10 +158,16 @@ class VersionStore:
             shutil.rmtree(self.root / version_id, ignore_errors=True)
 
     def remove_abandoned_builds(self) -> None:
-        if self.root.is_dir():
-            for leftover in self.root.glob(f"{_BUILDING_PREFIX}*"):
-                log.warning("removing an abandoned index build: %s", leftover.name)
-                shutil.rmtree(leftover, ignore_errors=True)
+        """Remove staging folders of builds that died (e.g. SIGKILL); a live build keeps its."""
+        if not self.root.is_dir():
+            return
+        try:
+            with self.exclusive():
+                for leftover in self.root.glob(f"{_BUILDING_PREFIX}*"):
+                    log.warning("removing an abandoned index build: %s", leftover.name)
+                    shutil.rmtree(leftover, ignore_errors=True)
+        except ReloadInProgressError:
+            log.info("a build is running in another process; leaving its staging folder")
 
 
 def build_from_corpus(
@@ -145,6 +198,7 @@ def build_from_documents(
     max_chars: int,
     approximate_above: int,
     progress: bool = True,
+    on_progress: Progress | None = None,
 ) -> str:
     """Chunk and index already-read documents into a new version; return its id."""
     chunks = chunk_documents(
@@ -162,26 +216,9 @@ def build_from_documents(
         approximate_above=approximate_above,
         chunking=chunking_params(max_chars),
         progress=progress,
+        on_progress=on_progress,
     )
 
 
 def chunking_params(max_chars: int) -> dict[str, int]:
     return {"chunker_version": CHUNKER_VERSION, "max_chars": max_chars}
-
-
-def current_is_up_to_date(
-    store: VersionStore, documents: Sequence[Document], encoder: Encoder, max_chars: int
-) -> bool:
-    """True when the serving version was built from these documents, model and chunking."""
-    version_id = store.current_id()
-    if version_id is None:
-        return False
-    try:
-        manifest = read_manifest(store.root / version_id)
-    except IndexFormatError:
-        return False
-    return (
-        manifest.model == encoder.model_name
-        and manifest.chunking == chunking_params(max_chars)
-        and manifest.corpus_hash == corpus_hash(documents)
-    )

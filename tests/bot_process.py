@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,16 @@ from tests.support import REPO
 from tests.telegram_stub import BotApiStub
 
 TOKEN = "987654:TEST-stand-in-token-Zq8x"
+
+
+def deployment(root: Path, converted_model: Path) -> tuple[Path, Path]:
+    """A data folder (sharing the session's converted model) and a copy of the corpus, so a
+    test may change both freely. Returns (data_dir, corpus_dir)."""
+    data_dir, corpus_dir = root / "data", root / "corpus"
+    (data_dir / "models").mkdir(parents=True)
+    (data_dir / "models" / converted_model.name).symlink_to(converted_model)
+    shutil.copytree(REPO / "corpus", corpus_dir)
+    return data_dir, corpus_dir
 
 
 class BotProcess:

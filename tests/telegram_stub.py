@@ -3,8 +3,8 @@
 It runs its own event loop in a thread, so tests and benchmarks drive it from plain code:
 ``push`` an update, then ``wait_for`` the calls the bot makes. It implements the methods the bot
 calls (getMe, getUpdates with long polling, sendMessage, editMessageText, answerCallbackQuery,
-sendChatAction, setMyCommands, deleteWebhook, setWebhook, sendDocument, sendPhoto) and can make
-the next call of a method fail (e.g. 429 with retry_after).
+sendChatAction, setMyCommands, deleteWebhook, setWebhook, sendDocument, sendPhoto, getFile and
+the file download URL) and can make the next call of a method fail (e.g. 429 with retry_after).
 """
 
 from __future__ import annotations
@@ -24,6 +24,18 @@ from aiohttp import web
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "工会问答", "username": "union_qa_bot"}
 
 
+# Telegram serves files to bots up to this size; getFile gives no file_path above it.
+DOWNLOAD_LIMIT = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file the bot sent (sendDocument, sendPhoto)."""
+
+    filename: str
+    data: bytes
+
+
 @dataclass
 class Call:
     method: str
@@ -40,6 +52,7 @@ class BotApiStub:
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._failures: dict[str, list[dict[str, Any]]] = {}
+        self._files: dict[str, tuple[bytes, int]] = {}  # file_id -> (content, declared size)
         self._lock = threading.Lock()
         self._loop = asyncio.AbstractEventLoop()  # replaced by a real loop in start()
         self._new_update: asyncio.Condition | None = None
@@ -69,6 +82,7 @@ class BotApiStub:
         self._new_update = asyncio.Condition()
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -91,6 +105,12 @@ class BotApiStub:
 
         asyncio.run_coroutine_threadsafe(add(), self._loop).result(5)
         return update_id
+
+    def add_file(self, file_id: str, data: bytes, *, size: int | None = None) -> None:
+        """Make a file downloadable (getFile, then the file URL); ``size`` may differ from
+        the content's to model a client that announces one size and sends another."""
+        with self._lock:
+            self._files[file_id] = (data, len(data) if size is None else size)
 
     def fail_next(self, method: str, *, code: int = 429, retry_after: int | None = 1) -> None:
         """Make the next call of ``method`` fail with ``code`` (default: flood control)."""
@@ -148,6 +168,23 @@ class BotApiStub:
 
     async def _api_getMe(self, _: dict[str, Any]) -> Any:
         return BOT_USER
+
+    async def _api_getFile(self, params: dict[str, Any]) -> Any:
+        file_id = str(params["file_id"])
+        with self._lock:
+            _, size = self._files.get(file_id, (b"", 0))
+        result = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": size}
+        if size <= DOWNLOAD_LIMIT:
+            result["file_path"] = f"documents/{file_id}"
+        return result
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        file_id = request.match_info["path"].rsplit("/", 1)[-1]
+        with self._lock:
+            found = self._files.get(file_id)
+        if found is None:
+            return web.Response(status=404)
+        return web.Response(body=found[0], content_type="application/octet-stream")
 
     async def _api_getUpdates(self, params: dict[str, Any]) -> Any:
         offset = int(params.get("offset") or 0)
@@ -217,7 +254,11 @@ async def _params(request: web.Request) -> dict[str, Any]:
                 except ValueError:
                     params[key] = value
             else:
-                params[key] = f"<file {getattr(value, 'filename', '')}>"
+                params[key] = Upload(getattr(value, "filename", ""), value.file.read())
+    # aiogram sends a file as `photo=attach://<name>` plus a part called <name>.
+    for key, value in list(params.items()):
+        if isinstance(value, str) and value.startswith("attach://"):
+            params[key] = params.get(value.removeprefix("attach://"), value)
     return params
 
 
@@ -259,6 +300,22 @@ def message_update(
         message.pop("from")
         message["chat"] = {"id": chat_id or -100123, "type": "channel", "title": "工会频道"}
     return {kind: message}
+
+
+def document_update(
+    user_id: int,
+    file_id: str,
+    file_name: str | None,
+    size: int,
+    *,
+    chat_type: str = "private",
+    language: str = "zh-hans",
+) -> dict[str, Any]:
+    document: dict[str, Any] = {"file_id": file_id, "file_unique_id": f"u{file_id}"}
+    document["file_size"] = size
+    if file_name is not None:
+        document["file_name"] = file_name
+    return message_update(user_id, None, chat_type=chat_type, language=language, document=document)
 
 
 def callback_update(

@@ -77,15 +77,24 @@ def test_empty_corpus_folder_is_a_clear_error(tmp_path: Path) -> None:
         load_corpus(tmp_path / "missing")
 
 
-def test_non_utf8_file_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "gbk.txt").write_bytes("工会法律援助".encode("gbk"))
-    with pytest.raises(CorpusError, match=r"gbk.txt is not UTF-8 text \(invalid byte 0xb9"):
+def test_legacy_gbk_text_is_read(tmp_path: Path) -> None:
+    (tmp_path / "gbk.txt").write_text("工会法律援助。\n", encoding="gbk")
+    (document,) = load_corpus(tmp_path)
+    assert document.paragraphs[0].text == "工会法律援助。"
+
+
+def test_text_in_no_known_encoding_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "odd.txt").write_bytes(b"\xff\xfe\xfd legal aid")
+    with pytest.raises(
+        CorpusError,
+        match=r"odd.txt is not UTF-8 text \(invalid byte 0xff at offset 0\) nor GB18030",
+    ):
         load_corpus(tmp_path)
 
 
 def test_file_without_text_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "blank.txt").write_text(" \n\n \t\n", "utf-8")
-    with pytest.raises(CorpusError, match=r"blank\.txt has no text"):
+    with pytest.raises(CorpusError, match=r"blank\.txt is empty"):
         load_corpus(tmp_path)
 
 

@@ -108,7 +108,7 @@ def test_a_failed_build_leaves_the_serving_version_untouched(
     with pytest.raises(CorpusError, match="has no documents"):
         _build(store, empty, encoder)
     (tiny_corpus / "bad.txt").write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(CorpusError, match="not UTF-8"):
+    with pytest.raises(CorpusError, match=r"bad\.txt is not what its name says: it is binary data"):
         _build(store, tiny_corpus, encoder)
     assert store.current_id() == good
     assert store.versions() == [good]

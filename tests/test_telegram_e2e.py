@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.bot_process import TOKEN, BotProcess
+from tests.chat import ask, buttons, next_user_ids, rows, wait_rows
 from tests.telegram_stub import BOT_USER, BotApiStub, Call, callback_update, message_update
 
 pytestmark = pytest.mark.slow
@@ -33,47 +33,6 @@ def bot(stub: BotApiStub, core, data_dir: Path, tmp_path_factory) -> Iterator[Bo
         process.wait_started()
         yield process
         process.stop()
-
-
-_next_user = iter(range(100_000, 200_000))
-
-
-def ask(stub: BotApiStub, text: str | None, *, user_id: int | None = None, **kw: Any) -> list[Call]:
-    """Push one message and return the messages the bot sent back to that chat."""
-    user_id = user_id or next(_next_user)
-    chat_id = kw.get("chat_id", user_id)
-    since = time.monotonic()
-    stub.push(message_update(user_id, text, **kw))
-    stub.wait_for(
-        lambda c: (
-            c.method == "sendMessage"
-            and c.result is not None
-            and int(c.params["chat_id"]) == chat_id
-            and c.at >= since
-        ),
-        timeout=30,
-    )
-    time.sleep(0.2)  # a split answer arrives as several messages
-    return stub.sent_to(chat_id, since)
-
-
-def rows(data_dir: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(data_dir / "bot.sqlite3") as db:
-        return db.execute(sql, args).fetchall()
-
-
-def wait_rows(data_dir: Path, sql: str, *args: Any, count: int = 1) -> list[tuple[Any, ...]]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        found = rows(data_dir, sql, *args)
-        if len(found) >= count:
-            return found
-        time.sleep(0.05)
-    return rows(data_dir, sql, *args)
-
-
-def buttons(call: Call) -> list[dict[str, str]]:
-    return call.params["reply_markup"]["inline_keyboard"][0]
 
 
 # --- conversation ----------------------------------------------------------------------------
@@ -103,7 +62,7 @@ def test_help_explains_the_buttons(stub, bot) -> None:  # type: ignore[no-untype
 def test_a_question_gets_typing_then_the_answer_with_buttons_and_is_stored(
     stub, bot, data_dir: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    user_id = next(_next_user)
+    user_id = next(next_user_ids)
     since = time.monotonic()
     (reply,) = ask(stub, "在中俄蒙边境口岸打造了多少个货车司机之家？", user_id=user_id)
     typing = [c for c in stub.calls if c.method == "sendChatAction" and c.at >= since]
@@ -168,7 +127,7 @@ def _press(stub: BotApiStub, user_id: int, data: str) -> tuple[Call, list[Call]]
 
 
 def test_sources_button_shows_the_full_passages(stub, bot) -> None:  # type: ignore[no-untyped-def]
-    user_id = next(_next_user)
+    user_id = next(next_user_ids)
     data = _answered(stub, user_id)
     _, sent = _press(stub, user_id, data["查看原文"])
     text = "\n".join(c.params["text"] for c in sent)
@@ -177,7 +136,7 @@ def test_sources_button_shows_the_full_passages(stub, bot) -> None:  # type: ign
 
 
 def test_votes_and_a_comment_after_thumbs_down_are_stored(stub, bot, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    user_id = next(_next_user)
+    user_id = next(next_user_ids)
     data = _answered(stub, user_id)
     answered, _ = _press(stub, user_id, data["👍"])
     assert answered.params["text"] == "谢谢反馈！"
@@ -220,7 +179,7 @@ def test_votes_and_a_comment_after_thumbs_down_are_stored(stub, bot, data_dir: P
     ],
 )
 def test_forged_or_stale_button_data_gets_a_polite_answer(stub, bot, data: str) -> None:  # type: ignore[no-untyped-def]
-    answered, sent = _press(stub, next(_next_user), data)
+    answered, sent = _press(stub, next(next_user_ids), data)
     assert answered.params["text"] == "这个按钮已失效，请重新提问。"
     assert sent == []
 
@@ -244,7 +203,6 @@ def test_forged_or_stale_button_data_gets_a_polite_answer(stub, bot, data: str) 
         },
         {"photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]},
         {"voice": {"file_id": "v", "file_unique_id": "v", "duration": 1}},
-        {"document": {"file_id": "d", "file_unique_id": "d", "file_name": "report.docx"}},
         {"location": {"latitude": 40.8, "longitude": 111.7}},
     ],
 )
@@ -255,7 +213,7 @@ def test_non_text_messages_get_a_polite_line(stub, bot, content: dict[str, Any])
 
 def test_in_groups_the_bot_answers_only_when_addressed(stub, bot) -> None:  # type: ignore[no-untyped-def]
     group = -500_001
-    user_id = next(_next_user)
+    user_id = next(next_user_ids)
     since = time.monotonic()
     stub.push(message_update(user_id, "大家好，今天加班吗", chat_id=group, chat_type="group"))
     stub.push(message_update(user_id, "😀", chat_id=group, chat_type="group", sticker=None))
@@ -333,7 +291,7 @@ def test_bad_input_gets_a_clear_escaped_reply(stub, bot, text: str, expected: st
 
 
 def test_forget_me_deletes_what_is_stored_about_the_user(stub, bot, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    user_id = next(_next_user)
+    user_id = next(next_user_ids)
     _answered(stub, user_id)
     wait_rows(data_dir, "select id from questions where user_id = ?", user_id)
     (reply,) = ask(stub, "/forget_me", user_id=user_id)
@@ -357,7 +315,7 @@ def test_the_token_never_appears_in_the_log(bot) -> None:  # type: ignore[no-unt
 
 
 def test_a_flood_of_questions_from_one_user_is_throttled_politely(stub, bot) -> None:  # type: ignore[no-untyped-def]
-    user_id = next(_next_user)
+    user_id = next(next_user_ids)
     since = time.monotonic()
     for i in range(14):  # the burst is 10
         stub.push(message_update(user_id, "征集了多少项职工创新成果？", message_id=i + 1))

@@ -69,3 +69,28 @@ class Feedback(Base):
     vote: Mapped[int] = mapped_column(SmallInteger)  # +1 or -1
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class ServingVersion(Base):
+    """Every switch of the serving index version; the newest row is what all instances serve."""
+
+    __tablename__ = "serving_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # start, reload, rollback
+    actor: Mapped[str] = mapped_column(String(64))  # telegram:<user id>, shell:<user>
+    switched_at: Mapped[datetime]
+
+
+class AdminEvent(Base):
+    """Every admin command or upload attempt, allowed or refused."""
+
+    __tablename__ = "admin_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(index=True)

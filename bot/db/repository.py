@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -9,12 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import AnswerShown, Feedback, Question, User
+from bot.db.models import AdminEvent, AnswerShown, Feedback, Question, ServingVersion, User
+from index.answer import NOT_IN_DOCUMENTS
 
 
 def utcnow() -> datetime:
@@ -39,6 +41,30 @@ class QuestionRecord:
     answer_text: str
     section: str | None
     asked_at: datetime
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: str  # YYYY-MM-DD (UTC)
+    questions: int
+    answered: int
+
+
+@dataclass(frozen=True)
+class UsageStats:
+    since: datetime
+    days: list[DayCount]
+    votes_up: int
+    votes_down: int
+    top_unanswered: list[tuple[str, int]]  # question text, times asked
+
+    @property
+    def questions(self) -> int:
+        return sum(d.questions for d in self.days)
+
+    @property
+    def answered(self) -> int:
+        return sum(d.answered for d in self.days)
 
 
 # The session of the batch being written (see Recorder), which methods join instead of opening
@@ -162,6 +188,7 @@ class Repository:
             await session.execute(delete(AnswerShown).where(AnswerShown.question_id.in_(asked)))
             await session.execute(delete(Question).where(Question.user_id == user_id))
             await session.execute(delete(User).where(User.id == user_id))
+            await session.execute(delete(AdminEvent).where(AdminEvent.user_id == user_id))
             return int(count)
 
     async def prune(self, older_than: datetime) -> int:
@@ -182,6 +209,83 @@ class Repository:
                 )
                 for table in (User, Question, AnswerShown, Feedback)
             }
+
+    # --- index versions and admins -------------------------------------------------------
+
+    async def record_switch(self, version_id: str, action: str, actor: str) -> None:
+        async with self._transaction() as session:
+            session.add(
+                ServingVersion(
+                    version_id=version_id, action=action, actor=actor, switched_at=utcnow()
+                )
+            )
+
+    async def serving_version(self) -> str | None:
+        """The version every instance should serve: the newest switch recorded."""
+        async with self.sessions() as session:
+            return await session.scalar(
+                select(ServingVersion.version_id).order_by(ServingVersion.id.desc()).limit(1)
+            )
+
+    async def record_admin_event(
+        self, user_id: int, action: str, *, allowed: bool, detail: str | None = None
+    ) -> None:
+        async with self._transaction() as session:
+            session.add(
+                AdminEvent(
+                    user_id=user_id, action=action, allowed=allowed, detail=detail, at=utcnow()
+                )
+            )
+
+    # --- usage ---------------------------------------------------------------------------
+
+    async def usage(self, since: datetime, *, top: int = 10) -> UsageStats:
+        """Questions per day, answered share, votes and the most frequent unanswered questions."""
+        async with self.sessions() as session:
+            day = func.date(Question.asked_at)
+            per_day = await session.execute(
+                select(day, func.count(), func.sum(case((Question.answered, 1), else_=0)))
+                .where(Question.asked_at >= since)
+                .group_by(day)
+                .order_by(day)
+            )
+            votes = dict(
+                (
+                    await session.execute(
+                        select(Feedback.vote, func.count())
+                        .join(Question, Question.id == Feedback.question_id)
+                        .where(Question.asked_at >= since)
+                        .group_by(Feedback.vote)
+                    )
+                ).all()
+            )
+        unanswered = Counter(_normalise(q.text) for q in await self.unanswered(since))
+        return UsageStats(
+            since=since,
+            days=[DayCount(str(d), int(n), int(a or 0)) for d, n, a in per_day.all()],
+            votes_up=int(votes.get(1, 0)),
+            votes_down=int(votes.get(-1, 0)),
+            top_unanswered=unanswered.most_common(top),
+        )
+
+    async def unanswered(self, since: datetime, limit: int = 100_000) -> list[Question]:
+        """Questions the documents did not answer (not those refused as empty or too long)."""
+        async with self.sessions() as session:
+            found = await session.scalars(
+                select(Question)
+                .where(
+                    Question.asked_at >= since,
+                    Question.answered.is_(False),
+                    Question.reason == NOT_IN_DOCUMENTS,
+                )
+                .order_by(Question.asked_at)
+                .limit(limit)
+            )
+            return list(found)
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split()).rstrip("?？。!！ ").casefold()
 
 
 def _insert_for(session: AsyncSession) -> Any:

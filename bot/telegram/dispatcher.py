@@ -8,6 +8,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.answers import AnswerService
 from bot.db.recorder import Recorder
+from bot.reloads import Reloader
 from bot.settings import Settings
 from bot.telegram.answer_cache import AnswerCache
 from bot.telegram.handlers import build_router
@@ -18,6 +19,7 @@ def build_dispatcher(
     settings: Settings,
     answers: AnswerService,
     recorder: Recorder,
+    reloader: Reloader,
     *,
     fsm_storage: BaseStorage | None = None,
 ) -> tuple[Dispatcher, InFlight]:
@@ -26,6 +28,8 @@ def build_dispatcher(
     dispatcher["settings"] = settings
     dispatcher["answers"] = answers
     dispatcher["recorder"] = recorder
+    dispatcher["repository"] = recorder.repository  # reads; writes go through the recorder
+    dispatcher["reloader"] = reloader
     dispatcher["cache"] = AnswerCache()
     in_flight = InFlight()
     dispatcher.update.outer_middleware(in_flight)

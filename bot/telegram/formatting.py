@@ -39,12 +39,14 @@ def source_blocks(sources: Iterable[Source], texts: Texts) -> list[str]:
     return blocks
 
 
-def split_messages(blocks: list[str], limit: int = TELEGRAM_LIMIT) -> list[str]:
-    """Join paragraphs with blank lines into as few messages as fit under ``limit``."""
+def split_messages(
+    blocks: list[str], limit: int = TELEGRAM_LIMIT, *, sep: str = "\n\n"
+) -> list[str]:
+    """Join paragraphs with blank lines (or ``sep``) into as few messages as fit under ``limit``."""
     messages: list[str] = []
     current = ""
     for block in blocks:
-        candidate = f"{current}\n\n{block}" if current else block
+        candidate = f"{current}{sep}{block}" if current else block
         if len(candidate) <= limit:
             current = candidate
         else:

@@ -1,11 +1,17 @@
 """Serves Telegram: polling (default) or webhook. On SIGTERM/SIGINT the bot stops taking
-updates, finishes the questions in flight, stores everything, then exits."""
+updates, finishes the questions in flight, stores everything, then exits.
+
+Alongside, the process follows the serving index version recorded in the database (so a
+reload made through another instance or a shell reaches it within seconds)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -15,8 +21,9 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramNetworkError
-from aiogram.types import BotCommand
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.types import BotCommand, BotCommandScopeChat
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
@@ -25,6 +32,8 @@ from bot.app import Core
 from bot.db.engine import database_url, make_engine, make_sessionmaker, migrate
 from bot.db.recorder import Recorder
 from bot.db.repository import Repository, utcnow
+from bot.reloads import Reloader
+from bot.serving import ServingIndex
 from bot.settings import Settings
 from bot.telegram.dispatcher import build_dispatcher
 from bot.telegram.middlewares import InFlight, RetryAfter
@@ -52,7 +61,8 @@ async def serve(core: Core) -> None:
         settings.paths.data_dir,
     )
     engine = make_engine(url)
-    recorder = Recorder(Repository(make_sessionmaker(engine)))
+    repository = Repository(make_sessionmaker(engine))
+    recorder = Recorder(repository)
     recorder.start()
     # Queued first: every write waits behind it, and it is retried while the database is down.
     recorder.submit("schema migration", lambda _repo: migrate(engine))
@@ -60,15 +70,30 @@ async def serve(core: Core) -> None:
     recorder.submit("retention pruning", lambda repo: repo.prune(cutoff))
     answers = AnswerService(core.answerer)
     answers.start()
-    dispatcher, in_flight = build_dispatcher(settings, answers, recorder)
+    serving = ServingIndex(settings, core.encoder, core.version, answers)
+    recorder.submit("serving version", lambda repo: _announce(repo, serving.version_id))
+    reloader = Reloader(serving, recorder)
+    fsm_storage = _fsm_storage(settings)
+    dispatcher, in_flight = build_dispatcher(
+        settings, answers, recorder, reloader, fsm_storage=fsm_storage
+    )
     bot = make_bot(settings)
+    follower: asyncio.Task[None] | None = None
 
     async def on_startup(bot: Bot) -> None:
-        await _until_reachable(lambda: _set_commands(bot), "setting the commands menu")
+        nonlocal follower
+        await _until_reachable(lambda: _set_commands(bot, settings), "setting the commands menu")
         me = await _until_reachable(bot.me, "getMe")
+        follower = asyncio.create_task(
+            serving.follow(repository, settings.admin.version_poll_s), name="version-follower"
+        )
         log.info("serving Telegram as @%s (%s mode)", me.username, settings.telegram.mode)
 
     async def on_shutdown() -> None:
+        if follower is not None:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
         grace = settings.telegram.shutdown_grace_s
         if not await in_flight.counter.wait_idle(grace):
             log.error(
@@ -79,6 +104,7 @@ async def serve(core: Core) -> None:
         await recorder.stop(timeout=grace)
         await answers.stop()
         await engine.dispose()
+        await dispatcher.storage.close()
         log.info("stopped; %d writes stored", recorder.stats.written)
 
     dispatcher.startup.register(on_startup)
@@ -106,10 +132,37 @@ async def _until_reachable(call: Callable[[], Awaitable[T]], what: str) -> T:
             delay = min(delay * 2, 30.0)
 
 
-async def _set_commands(bot: Bot) -> None:
+async def _set_commands(bot: Bot, settings: Settings) -> None:
     for texts, language in ((ZH, None), (EN, "en")):
         commands = [BotCommand(command=c, description=d) for c, d in texts.commands.items()]
         await bot.set_my_commands(commands, language_code=language)
+    # Admins see their commands in the menu of their private chat with the bot.
+    admin_menu = [
+        BotCommand(command=c, description=d)
+        for c, d in {**ZH.commands, **ZH.admin_commands}.items()
+    ]
+    for admin_id in settings.admin.ids:
+        try:
+            await bot.set_my_commands(admin_menu, scope=BotCommandScopeChat(chat_id=admin_id))
+        except TelegramAPIError as exc:  # e.g. the admin never opened a chat with the bot
+            log.warning("cannot set the admin menu for %s: %r", admin_id, exc)
+
+
+async def _announce(repository: Repository, version_id: str) -> None:
+    """Record the version this process starts with when it differs from the recorded one
+    (e.g. after `python -m index build`); otherwise it follows the recorded one."""
+    if await repository.serving_version() != version_id:
+        actor = f"start:{socket.gethostname()}:{os.getpid()}"[:64]
+        await repository.record_switch(version_id, "start", actor)
+
+
+def _fsm_storage(settings: Settings) -> BaseStorage | None:
+    """Redis when REDIS_URL is set (shared by instances), else None (in memory)."""
+    if settings.telegram.redis_url is None:
+        return None
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    return RedisStorage.from_url(settings.telegram.redis_url.get_secret_value())
 
 
 async def _serve_webhook(

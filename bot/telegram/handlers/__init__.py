@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.telegram.handlers import errors, fallback, feedback, privacy, questions, start
+from bot.telegram.handlers import (
+    admin_docs,
+    admin_index,
+    admin_stats,
+    errors,
+    fallback,
+    feedback,
+    privacy,
+    questions,
+    start,
+)
 
 
 def build_router(*, throttling: object) -> Router:
@@ -15,6 +25,9 @@ def build_router(*, throttling: object) -> Router:
         start.router,
         privacy.router,
         feedback.router,
+        admin_index.router,
+        admin_docs.router,
+        admin_stats.router,
         questions.router,
         fallback.router,
     )

@@ -1,0 +1,71 @@
+"""Which index version this process answers from, and switching it while questions keep coming.
+
+A switch loads the new version in a worker thread and then swaps the answerer in one
+assignment: questions already being answered finish on the old version, later ones use the new
+one, and none waits or fails. Every instance follows the version recorded in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.answers import AnswerService
+from bot.db.repository import Repository
+from bot.settings import Settings
+from index.encoder import Encoder
+from index.errors import IndexCoreError
+from index.index_store import IndexVersion
+from index.service import make_answerer, version_store
+
+log = logging.getLogger(__name__)
+
+
+class ServingIndex:
+    def __init__(
+        self, settings: Settings, encoder: Encoder, version: IndexVersion, answers: AnswerService
+    ):
+        self.settings = settings
+        self.encoder = encoder
+        self.version = version
+        self.answers = answers
+        self._switching = asyncio.Lock()
+        self._unusable: set[str] = set()  # recorded versions that failed to load here
+
+    @property
+    def version_id(self) -> str:
+        return self.version.version_id
+
+    async def switch_to(self, version_id: str) -> IndexVersion:
+        """Load ``version_id`` and answer from it; IndexCoreError if it cannot be loaded."""
+        async with self._switching:
+            if version_id == self.version_id:
+                return self.version
+            version = await asyncio.to_thread(
+                version_store(self.settings).load, version_id, self.encoder
+            )
+            answerer = await asyncio.to_thread(make_answerer, self.settings, self.encoder, version)
+            self.answers.swap(answerer)
+            previous, self.version = self.version_id, version
+            log.info("now serving index %s (was %s)", version_id, previous)
+            return version
+
+    async def follow(self, repository: Repository, interval_s: float) -> None:
+        """Poll the database and switch whenever another instance recorded a new version."""
+        while True:
+            await self.follow_once(repository)
+            await asyncio.sleep(interval_s)
+
+    async def follow_once(self, repository: Repository) -> None:
+        try:
+            recorded = await repository.serving_version()
+        except Exception as exc:  # the database is down: keep serving, try again later
+            log.warning("cannot read the serving version from the database: %r", exc)
+            return
+        if recorded is None or recorded == self.version_id or recorded in self._unusable:
+            return
+        try:
+            await self.switch_to(recorded)
+        except IndexCoreError as exc:
+            self._unusable.add(recorded)
+            log.error("cannot serve index %s recorded in the database: %s", recorded, exc)

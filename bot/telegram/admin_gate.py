@@ -1,0 +1,65 @@
+"""Who may use the admin routers: an inner middleware that records every attempt.
+
+It runs after a handler's filters matched (so it sees only admin commands, admin buttons and
+documents), lets the ids of ``[admin] ids`` through, and answers everyone else politely. Each
+attempt, allowed or refused, is written to ``admin_events``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, Message, TelegramObject, User
+
+from bot.db.recorder import Recorder
+from bot.settings import Settings
+from bot.telegram.middlewares import Handler
+from bot.texts import Texts
+
+log = logging.getLogger(__name__)
+_DETAIL_MAX = 200
+
+
+class AdminAction(CallbackData, prefix="adm"):
+    action: str  # "reload"
+
+
+class AdminGate(BaseMiddleware):
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        settings: Settings = data["settings"]
+        recorder: Recorder = data["recorder"]
+        texts: Texts = data["texts"]
+        user: User | None = data.get("event_from_user")
+        allowed = user is not None and user.id in settings.admin.ids
+        action, detail = describe(event)
+        user_id = user.id if user is not None else 0
+        recorder.submit(
+            f"admin event {action}",
+            lambda repo: repo.record_admin_event(user_id, action, allowed=allowed, detail=detail),
+        )
+        if allowed:
+            return await handler(event, data)
+        log.warning("refused %s from non-admin %s", action, user_id)
+        if isinstance(event, Message):
+            refusal = texts.admin.refused_upload if event.document else texts.admin.refused
+            await event.answer(refusal, parse_mode=None)
+        elif isinstance(event, CallbackQuery):
+            await event.answer(texts.admin.refused, show_alert=True)
+        return None
+
+
+def describe(event: TelegramObject) -> tuple[str, str | None]:
+    """(action, detail) for the audit log: the command or the uploaded file's name."""
+    if isinstance(event, CallbackQuery):
+        return f"button:{(event.data or '')[:20]}", None
+    if isinstance(event, Message):
+        if event.document is not None:
+            size = event.document.file_size
+            return "upload", f"{event.document.file_name} ({size} bytes)"[:_DETAIL_MAX]
+        text = event.text or ""
+        command = text.split(maxsplit=1)[0].split("@", 1)[0] if text else "?"
+        return command[:32], text[:_DETAIL_MAX] or None
+    return type(event).__name__, None

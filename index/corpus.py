@@ -1,0 +1,107 @@
+"""Adding and removing corpus documents without losing anything.
+
+A document is checked in full (type, damage, text) before it is stored; it is written to a
+temporary name and renamed, so the corpus folder never holds half a file. A replaced or removed
+document is moved to a trash folder with a time stamp, never deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from index.documents import Document, corpus_files, document_from_bytes
+from index.errors import DocumentError
+from index.formats import extract, kind_of
+
+MAX_NAME_CHARS = 120
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    name: str
+    title: str
+    paragraphs: int
+    chars: int
+    table_rows: int
+    replaced: bool  # a document of the same name was moved to the trash
+    unchanged: bool  # the same bytes were already stored
+
+
+def safe_name(name: str) -> str:
+    """A file name that stays inside the corpus folder and is readable in a listing."""
+    base = PurePath(unicodedata.normalize("NFC", name).replace("\\", "/")).name
+    base = _UNSAFE.sub("_", base).strip(" ._")
+    stem, suffix = os.path.splitext(base)
+    if not stem:
+        raise DocumentError(f"{name!r} is not a usable file name")
+    return stem[: MAX_NAME_CHARS - len(suffix)] + suffix.lower()
+
+
+def check_document(name: str, data: bytes) -> tuple[Document, int]:
+    """Parse ``data`` exactly as a reload will; DocumentError says why it is refused."""
+    kind_of(name)
+    extracted = extract(name, data)
+    return document_from_bytes(name, data), extracted.table_rows
+
+
+def store_document(corpus_dir: Path, trash_dir: Path, name: str, data: bytes) -> StoredDocument:
+    """Check and store a document in the corpus folder (replacing one of the same name)."""
+    name = safe_name(name)
+    document, table_rows = check_document(name, data)
+    target = corpus_dir / name
+    unchanged = target.is_file() and target.read_bytes() == data
+    replaced = target.exists() and not unchanged
+    if not unchanged:
+        corpus_dir.mkdir(parents=True, exist_ok=True)
+        partial = corpus_dir / f".{name}.{uuid.uuid4().hex[:8]}.part"
+        with partial.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replaced:
+            _to_trash(target, trash_dir)
+        partial.replace(target)
+    return StoredDocument(
+        name=name,
+        title=document.title,
+        paragraphs=len(document.paragraphs),
+        chars=sum(len(p.text) for p in document.paragraphs),
+        table_rows=table_rows,
+        replaced=replaced,
+        unchanged=unchanged,
+    )
+
+
+def find_document(corpus_dir: Path, wanted: str) -> Path:
+    """A corpus file by exact name or by its number in the listing (1-based)."""
+    files = corpus_files(corpus_dir)
+    wanted = wanted.strip()
+    if wanted.isdigit() and 1 <= int(wanted) <= len(files):
+        return files[int(wanted) - 1]
+    for path in files:
+        if path.name == wanted or path.name == unicodedata.normalize("NFC", wanted):
+            return path
+    raise DocumentError(f"there is no document {wanted!r} in the corpus")
+
+
+def remove_document(corpus_dir: Path, trash_dir: Path, wanted: str) -> str:
+    """Move a corpus document to the trash; returns its name."""
+    path = find_document(corpus_dir, wanted)
+    _to_trash(path, trash_dir)
+    return path.name
+
+
+def _to_trash(path: Path, trash_dir: Path) -> Path:
+    trash_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    target = trash_dir / f"{stamp}-{uuid.uuid4().hex[:4]}-{path.name}"
+    shutil.move(str(path), target)
+    return target

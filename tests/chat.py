@@ -1,0 +1,50 @@
+"""Talking to a bot process through the Bot API stand-in, and reading what it stored."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.telegram_stub import BotApiStub, Call, message_update
+
+next_user_ids = iter(range(100_000, 200_000))
+
+
+def ask(stub: BotApiStub, text: str | None, *, user_id: int | None = None, **kw: Any) -> list[Call]:
+    """Push one message and return the messages the bot sent back to that chat."""
+    user_id = user_id or next(next_user_ids)
+    chat_id = kw.get("chat_id", user_id)
+    since = time.monotonic()
+    stub.push(message_update(user_id, text, **kw))
+    stub.wait_for(
+        lambda c: (
+            c.method == "sendMessage"
+            and c.result is not None
+            and int(c.params["chat_id"]) == chat_id
+            and c.at >= since
+        ),
+        timeout=30,
+    )
+    time.sleep(0.2)  # a split answer arrives as several messages
+    return stub.sent_to(chat_id, since)
+
+
+def rows(data_dir: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(data_dir / "bot.sqlite3") as db:
+        return db.execute(sql, args).fetchall()
+
+
+def wait_rows(data_dir: Path, sql: str, *args: Any, count: int = 1) -> list[tuple[Any, ...]]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = rows(data_dir, sql, *args)
+        if len(found) >= count:
+            return found
+        time.sleep(0.05)
+    return rows(data_dir, sql, *args)
+
+
+def buttons(call: Call) -> list[dict[str, str]]:
+    return call.params["reply_markup"]["inline_keyboard"][0]
