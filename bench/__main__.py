@@ -9,6 +9,7 @@ BENCHMARKS = {
     "encoder": "bench.encoder",
     "answering": "bench.answering",
     "telegram": "bench.telegram_load",
+    "reload": "bench.reload_load",
 }
 
 

@@ -63,7 +63,7 @@ def _drive(stub: BotApiStub, questions: list[str]) -> LoadResult:
     seen = len(stub.calls)
     started = time.monotonic()
     for worker in workers.values():
-        _ask(stub, worker, questions)
+        ask_next(stub, worker, questions)
     waiting = set(workers)
     while waiting and time.monotonic() - started < TIMEOUT_S:
         calls = stub.calls[seen:]
@@ -79,7 +79,7 @@ def _drive(stub: BotApiStub, questions: list[str]) -> LoadResult:
                 errors.append(f"user {worker.user_id}: {call.params['text'][:40]}")
             _vote(stub, worker, call)
             if worker.asked < QUESTIONS_EACH:
-                _ask(stub, worker, questions)
+                ask_next(stub, worker, questions)
             else:
                 waiting.discard(worker.user_id)
         time.sleep(0.005)
@@ -98,7 +98,7 @@ def _drive(stub: BotApiStub, questions: list[str]) -> LoadResult:
     return LoadResult(list(workers.values()), elapsed, errors)
 
 
-def _ask(stub: BotApiStub, worker: Worker, questions: list[str]) -> None:
+def ask_next(stub: BotApiStub, worker: Worker, questions: list[str]) -> None:
     question = questions[(worker.user_id + worker.asked) % len(questions)]
     worker.asked += 1
     worker.pushed_at = time.monotonic()

@@ -60,15 +60,10 @@ def store_document(corpus_dir: Path, trash_dir: Path, name: str, data: bytes) ->
     unchanged = target.is_file() and target.read_bytes() == data
     replaced = target.exists() and not unchanged
     if not unchanged:
-        corpus_dir.mkdir(parents=True, exist_ok=True)
-        partial = corpus_dir / f".{name}.{uuid.uuid4().hex[:8]}.part"
-        with partial.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if replaced:
-            _to_trash(target, trash_dir)
-        partial.replace(target)
+        try:
+            _write(corpus_dir, trash_dir, target, data, replace=replaced)
+        except OSError as exc:
+            raise DocumentError(f"cannot store {name}: {exc.strerror or exc}") from exc
     return StoredDocument(
         name=name,
         title=document.title,
@@ -78,6 +73,21 @@ def store_document(corpus_dir: Path, trash_dir: Path, name: str, data: bytes) ->
         replaced=replaced,
         unchanged=unchanged,
     )
+
+
+def _write(corpus_dir: Path, trash_dir: Path, target: Path, data: bytes, *, replace: bool) -> None:
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    partial = corpus_dir / f".{target.name}.{uuid.uuid4().hex[:8]}.part"
+    try:
+        with partial.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            _to_trash(target, trash_dir)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def find_document(corpus_dir: Path, wanted: str) -> Path:
@@ -95,7 +105,10 @@ def find_document(corpus_dir: Path, wanted: str) -> Path:
 def remove_document(corpus_dir: Path, trash_dir: Path, wanted: str) -> str:
     """Move a corpus document to the trash; returns its name."""
     path = find_document(corpus_dir, wanted)
-    _to_trash(path, trash_dir)
+    try:
+        _to_trash(path, trash_dir)
+    except OSError as exc:
+        raise DocumentError(f"cannot remove {path.name}: {exc.strerror or exc}") from exc
     return path.name
 
 

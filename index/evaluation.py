@@ -139,8 +139,12 @@ def calibrate(
     decision = model.decision_function((x - mean) / scale)
     answerable_scores = np.sort(decision[y])
     allowed_misses = int(np.floor((1 - CALIBRATION_MIN_ANSWERED) * len(answerable_scores)))
-    # The highest threshold that keeps the required share: just below the lowest score kept.
-    threshold = float(answerable_scores[allowed_misses]) - 1e-6
+    # The threshold that keeps the required share, placed half-way between the lowest score
+    # kept and the next score below it: a threshold just under a kept question's score flipped
+    # that question when a library update changed the features in their sixth decimal.
+    kept = answerable_scores[allowed_misses]
+    below = decision[decision < kept]
+    threshold = float((kept + below.max()) / 2) if below.size else float(kept) - 1e-6
     abstained = float(np.mean(decision[~y] < threshold))
     answered = float(np.mean(decision[y] >= threshold))
     data = {

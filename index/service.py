@@ -22,6 +22,7 @@ from index.settings import CoreSettings
 from index.versions import VersionStore, build_from_documents, chunking_params
 
 log = logging.getLogger(__name__)
+_FIRST_BUILD_WAIT_S = 600.0
 
 
 def version_store(settings: CoreSettings) -> VersionStore:
@@ -64,11 +65,14 @@ def ensure_current(
     store.remove_abandoned_builds()
     version = _load_usable(store, encoder, settings.index.max_chars)
     if version is None:
-        log.info("building the index from %s", settings.paths.corpus_dir)
-        with store.exclusive():
-            version_id = build_new_version(settings, encoder, progress=progress)
-            store.set_current(version_id)
-        version = store.load_current(encoder)
+        # Several instances may start at once on one data folder: one builds, the others wait
+        # for it and then serve what it built.
+        with store.exclusive(wait_s=_FIRST_BUILD_WAIT_S):
+            version = _load_usable(store, encoder, settings.index.max_chars)
+            if version is None:
+                log.info("building the index from %s", settings.paths.corpus_dir)
+                store.set_current(build_new_version(settings, encoder, progress=progress))
+                version = store.load_current(encoder)
     elif corpus_changes(settings, version.manifest).pending:
         log.warning(
             "the corpus has changed since index %s was built; reload to serve the changes "

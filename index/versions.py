@@ -89,12 +89,12 @@ class VersionStore:
         return older[-1] if older else None
 
     @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Held while building or switching; a second builder is told, not queued."""
+    def exclusive(self, wait_s: float = 0) -> Iterator[None]:
+        """Held while building or switching; a second builder is told (after ``wait_s``)."""
         self.root.mkdir(parents=True, exist_ok=True)
         lock = FileLock(self.root / _LOCK, thread_local=False)
         try:
-            lock.acquire(timeout=0)
+            lock.acquire(timeout=wait_s)
         except Timeout as exc:
             raise ReloadInProgressError(
                 "another reload or rollback is running; try again when it has finished"

@@ -45,8 +45,9 @@ class BotProcess:
         )
 
     def wait_started(self, timeout: float = 120.0) -> None:
+        token = self.env["BOT_TOKEN"]
         started = self.stub.wait_for(
-            lambda c: c.method == "setMyCommands", count=2, timeout=timeout
+            lambda c: c.method == "setMyCommands" and c.token == token, count=2, timeout=timeout
         )
         assert len(started) >= 2, self.log()
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import sqlite3
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +52,23 @@ def wait_rows(data_dir: Path, sql: str, *args: Any, count: int = 1) -> list[tupl
 
 def buttons(call: Call) -> list[dict[str, str]]:
     return call.params["reply_markup"]["inline_keyboard"][0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def post_update(url: str, update: dict[str, object], secret: str) -> int:
+    """Deliver an update to a bot's webhook as Telegram does; returns the HTTP status."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(update).encode(),
+        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code

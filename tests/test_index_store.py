@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from index.errors import CorpusError, IndexFormatError
+from index.errors import CorpusError, IndexFormatError, ReloadInProgressError
 from index.index_store import CHUNKS, MANIFEST, load_version
 from index.versions import VersionStore, build_from_corpus
 
@@ -125,3 +125,28 @@ def test_old_versions_are_pruned_but_the_current_one_is_kept(
         store.set_current(_build(store, tiny_corpus, encoder))
     assert len(store.versions()) == 2
     assert store.current_id() in store.versions()
+
+
+def test_one_builder_at_a_time_and_a_live_build_is_not_cleaned_up(tmp_path: Path) -> None:
+    store = VersionStore(tmp_path / "index")
+    with store.exclusive():
+        live = store.root / ".building-live"
+        live.mkdir()
+        second = store.exclusive()
+        with pytest.raises(ReloadInProgressError, match="another reload or rollback is running"):
+            second.__enter__()
+        store.remove_abandoned_builds()  # another process starting now
+        assert live.exists()
+    store.remove_abandoned_builds()  # the builder died: its folder is abandoned
+    assert not live.exists()
+
+
+def test_previous_is_the_newest_version_older_than_the_one_given(tmp_path: Path) -> None:
+    store = VersionStore(tmp_path / "index")
+    for name in ("v20250101T000000-a", "v20250102T000000-b", "v20250103T000000-c"):
+        (store.root / name).mkdir(parents=True)
+        (store.root / name / MANIFEST).write_text("{}")
+    (store.root / "CURRENT").write_text("v20250103T000000-c\n")
+    assert store.previous() == "v20250102T000000-b"
+    assert store.previous("v20250102T000000-b") == "v20250101T000000-a"
+    assert store.previous("v20250101T000000-a") is None

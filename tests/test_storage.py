@@ -9,25 +9,34 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.db.engine import make_sessionmaker, migrate
+from bot.db.models import AdminEvent
 from bot.db.recorder import Recorder
 from bot.db.repository import QuestionRecord, Repository, utcnow
+from index.answer import NOT_IN_DOCUMENTS
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
-def record(question_id: str, user_id: int, *, days_ago: int = 0) -> QuestionRecord:
+def record(
+    question_id: str,
+    user_id: int,
+    *,
+    days_ago: int = 0,
+    text: str = "工会能帮我打官司吗",
+    reason: str | None = None,
+) -> QuestionRecord:
     return QuestionRecord(
         question_id=question_id,
         user_id=user_id,
         language="zh-hans",
         chat_id=user_id,
-        text="工会能帮我打官司吗",
-        answered=True,
-        reason=None,
+        text=text,
+        answered=reason is None,
+        reason=reason,
         passage_ids=["a1", "b2"],
         scores=[1.5, 1.2],
         latency_ms=21.5,
@@ -136,3 +145,42 @@ async def test_a_failed_batch_is_rolled_back_and_written_one_by_one(repository: 
     assert await recorder.stop(timeout=5)
     assert attempts == 3  # once in the failed batch, then twice more on its own
     assert await repository.counts() == {"users": 1, "questions": 1, "answers": 1, "feedback": 1}
+
+
+async def test_the_serving_version_is_the_newest_switch_recorded(repository: Repository) -> None:
+    assert await repository.serving_version() is None
+    await repository.record_switch("v1", "start", "start:host:1")
+    await repository.record_switch("v2", "reload", "telegram:7")
+    await repository.record_switch("v1", "rollback", "shell:root@host")
+    assert await repository.serving_version() == "v1"
+
+
+async def test_usage_counts_days_votes_and_the_most_frequent_unanswered(
+    repository: Repository,
+) -> None:
+    await repository.record_question(record("a1", 7, days_ago=2))
+    await repository.record_question(record("a2", 7))
+    for n, asked in enumerate(["怎么做红烧肉？", "怎么做红烧肉", " 怎么做红烧肉？ ", "股票行情"]):
+        await repository.record_question(record(f"u{n}", 8, text=asked, reason=NOT_IN_DOCUMENTS))
+    await repository.record_question(record("e1", 8, text="", reason="the question is empty"))
+    await repository.record_question(record("old", 8, days_ago=60, reason=NOT_IN_DOCUMENTS))
+    await repository.record_vote("a1", 7, 1)
+    await repository.record_vote("a2", 8, -1)
+    stats = await repository.usage(utcnow() - timedelta(days=30))
+    assert len(stats.days) == 31  # quiet days are there, as zeros
+    assert (stats.days[-3].questions, stats.days[-3].answered) == (1, 1)
+    assert (stats.days[-1].questions, stats.days[-1].answered) == (6, 1)
+    assert (stats.questions, stats.answered) == (7, 2)
+    assert (stats.votes_up, stats.votes_down) == (1, 1)
+    assert stats.top_unanswered == [("怎么做红烧肉", 3), ("股票行情", 1)]  # not the empty one
+    unanswered = await repository.unanswered(utcnow() - timedelta(days=30))
+    assert sorted(q.id for q in unanswered) == ["u0", "u1", "u2", "u3"]
+
+
+async def test_admin_events_are_kept_and_forgotten_with_the_user(repository: Repository) -> None:
+    await repository.record_admin_event(9, "/reload", allowed=False, detail="/reload")
+    await repository.record_admin_event(10, "upload", allowed=True, detail="a.docx (10 bytes)")
+    await repository.forget_user(9)
+    async with repository.sessions() as session:
+        left = (await session.execute(select(AdminEvent.user_id, AdminEvent.allowed))).all()
+    assert [tuple(row) for row in left] == [(10, True)]

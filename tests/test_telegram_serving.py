@@ -3,9 +3,7 @@ down, and a SIGTERM while a question is in flight. Each runs its own `python -m 
 
 from __future__ import annotations
 
-import json
 import signal
-import socket
 import sqlite3
 import time
 import urllib.error
@@ -16,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.bot_process import TOKEN, BotProcess
+from tests.chat import free_port, post_update
 from tests.telegram_stub import BotApiStub, message_update
 
 pytestmark = pytest.mark.slow
@@ -27,25 +26,6 @@ def stub() -> Iterator[BotApiStub]:
     server.start()
     yield server
     server.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _post(url: str, update: dict[str, object], secret: str) -> int:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(update).encode(),
-        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
 
 
 def test_webhook_mode_accepts_the_right_secret_and_refuses_a_wrong_one(
@@ -63,14 +43,14 @@ def test_webhook_mode_accepts_the_right_secret_and_refuses_a_wrong_one(
         deadline = time.monotonic() + 30
         while True:  # the site starts listening right after the commands are set
             try:
-                status = _post(url, {"update_id": 1, **message_update(71, "/help")}, "wrong")
+                status = post_update(url, {"update_id": 1, **message_update(71, "/help")}, "wrong")
                 break
             except (ConnectionError, urllib.error.URLError):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
         assert status == 401
-        ok = _post(
+        ok = post_update(
             url,
             {"update_id": 2, **message_update(72, "征集了多少项职工创新成果？")},
             "s3cret-Path_1",

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, delete, func, select
@@ -260,9 +260,10 @@ class Repository:
                 ).all()
             )
         unanswered = Counter(_normalise(q.text) for q in await self.unanswered(since))
+        counted = {str(d): DayCount(str(d), int(n), int(a or 0)) for d, n, a in per_day.all()}
         return UsageStats(
             since=since,
-            days=[DayCount(str(d), int(n), int(a or 0)) for d, n, a in per_day.all()],
+            days=[counted.get(day, DayCount(day, 0, 0)) for day in _days(since, utcnow())],
             votes_up=int(votes.get(1, 0)),
             votes_down=int(votes.get(-1, 0)),
             top_unanswered=unanswered.most_common(top),
@@ -282,6 +283,12 @@ class Repository:
                 .limit(limit)
             )
             return list(found)
+
+
+def _days(start: datetime, end: datetime) -> list[str]:
+    """Every UTC day from ``start`` to ``end``, so quiet days show as zero, not as gaps."""
+    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
 def _normalise(text: str) -> str:

@@ -1,0 +1,368 @@
+"""Reloads and rollbacks: validated, atomic, safe against faults, followed by every instance."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.bot_process import TOKEN, BotProcess, deployment
+from tests.chat import free_port, post_update
+from tests.sample_files import docx_bytes
+from tests.support import REPO
+from tests.telegram_stub import BotApiStub, Call, callback_update, message_update
+
+pytestmark = pytest.mark.slow
+
+NEW_DOC = docx_bytes(
+    "星光驿站服务指南",
+    ["自治区总工会新建了星光驿站，为户外劳动者提供饮水和休息服务。"],
+    [["站点", "服务电话"], ["星光驿站呼和浩特站", "0471-6543210"]],
+)
+NEW_FACT_QUESTION = "星光驿站的服务电话是多少？"
+NEW_FACT = "0471-6543210"
+
+
+def bot_command(
+    *args: str, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def site_env(data_dir: Path, corpus_dir: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "PATHS__CORPUS_DIR": str(corpus_dir),
+        "HF_HUB_OFFLINE": "1",
+        **extra,
+    }
+
+
+def current(data_dir: Path) -> str:
+    return (data_dir / "index" / "CURRENT").read_text().strip()
+
+
+def versions(data_dir: Path) -> list[str]:
+    return sorted(p.name for p in (data_dir / "index").iterdir() if p.is_dir())
+
+
+def answer_text(env: dict[str, str], question: str) -> str:
+    done = bot_command("ask", "--json", question, env=env)
+    assert done.returncode == 0, done.stderr
+    return str(json.loads(done.stdout)["answer"])
+
+
+# --- from a shell ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def site(tmp_path: Path, converted_model: Path) -> tuple[Path, Path]:
+    return deployment(tmp_path, converted_model)
+
+
+def test_shell_reload_validates_switches_and_records_then_rollback_returns(
+    site: tuple[Path, Path],
+) -> None:
+    data_dir, corpus_dir = site
+    env = site_env(data_dir, corpus_dir)
+    first = bot_command("reload", env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith(f"serving {current(data_dir)} (1 documents, 32 passages")
+    assert "checks: 5/5 sample passages found" in first.stdout
+    old = current(data_dir)
+
+    (corpus_dir / "星光驿站.docx").write_bytes(NEW_DOC)
+    status = bot_command("status", env=env)
+    assert "new or changed, not yet served: 星光驿站.docx" in status.stdout
+    assert NEW_FACT not in answer_text(env, NEW_FACT_QUESTION)  # a start does not rebuild
+
+    second = bot_command("reload", env=env)
+    assert second.returncode == 0, second.stderr
+    new = current(data_dir)
+    assert f"(2 documents, 34 passages; was {old})" in second.stdout
+    assert NEW_FACT in answer_text(env, NEW_FACT_QUESTION)
+
+    back = bot_command("rollback", env=env)
+    assert back.returncode == 0, back.stderr
+    assert current(data_dir) == old
+    assert NEW_FACT not in answer_text(env, NEW_FACT_QUESTION)  # a restart keeps the rollback
+    with sqlite3.connect(data_dir / "bot.sqlite3") as db:
+        switches = db.execute("select version_id, action from serving_versions order by id")
+        switches = switches.fetchall()
+    assert switches == [(old, "reload"), (new, "reload"), (old, "rollback")]
+    nothing = bot_command("rollback", env=env)
+    assert nothing.returncode == 2
+    assert nothing.stderr.startswith("error: there is no earlier version to return to")
+
+
+def test_a_reload_of_an_empty_corpus_or_a_damaged_file_keeps_the_old_version(
+    site: tuple[Path, Path],
+) -> None:
+    data_dir, corpus_dir = site
+    env = site_env(data_dir, corpus_dir)
+    assert bot_command("reload", env=env).returncode == 0
+    serving = current(data_dir)
+    (corpus_dir / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<")
+    damaged = bot_command("reload", env=env)
+    assert damaged.returncode == 2
+    assert damaged.stderr.strip().startswith("error: broken.pdf is a damaged PDF")
+    (corpus_dir / "broken.pdf").unlink()
+    (corpus_dir / "nmg-trade-unions-2025.txt").rename(data_dir / "kept.txt")
+    empty = bot_command("reload", "--json", env=env)
+    assert empty.returncode == 2
+    assert json.loads(empty.stdout.splitlines()[-1]) == {
+        "event": "error",
+        "message": f"the corpus folder {corpus_dir} has no documents (.txt, .md, .docx, .pdf, "
+        ".html, .htm)",
+    }
+    assert current(data_dir) == serving
+    assert versions(data_dir) == [serving]
+    assert not list((data_dir / "index").glob(".building-*"))
+
+
+def test_a_version_that_fails_its_checks_is_removed_and_never_served(
+    site: tuple[Path, Path],
+) -> None:
+    data_dir, corpus_dir = site
+    env = site_env(data_dir, corpus_dir)
+    assert bot_command("reload", env=env).returncode == 0
+    serving = current(data_dir)
+    check = json.dumps(["明天呼和浩特会下雨吗？"])
+    refused = bot_command("reload", env={**env, "INDEX__CHECK_QUESTIONS": check})
+    assert refused.returncode == 2
+    assert "does not answer the check question '明天呼和浩特会下雨吗？'" in refused.stderr
+    assert current(data_dir) == serving
+    assert versions(data_dir) == [serving]
+
+
+def test_a_reload_killed_with_sigkill_halfway_leaves_the_last_good_version_serving(
+    site: tuple[Path, Path],
+) -> None:
+    data_dir, corpus_dir = site
+    env = site_env(data_dir, corpus_dir)
+    assert bot_command("reload", env=env).returncode == 0
+    good = current(data_dir)
+    (corpus_dir / "星光驿站.docx").write_bytes(NEW_DOC)
+    build = subprocess.Popen(
+        [sys.executable, "-m", "bot", "reload"], env=env, cwd=REPO, stderr=subprocess.PIPE
+    )
+    staging: list[Path] = []
+    deadline = time.monotonic() + 120
+    while not staging and time.monotonic() < deadline and build.poll() is None:
+        staging = list((data_dir / "index").glob(".building-*"))
+        time.sleep(0.01)
+    assert staging, "the build never started"
+    time.sleep(0.3)  # embedding the passages: about half-way
+    build.send_signal(signal.SIGKILL)
+    assert build.wait(30) == -signal.SIGKILL
+    assert staging[0].exists()  # what the killed build left behind
+    assert current(data_dir) == good
+    assert versions(data_dir) == [good]
+
+    # The next start cleans up and serves the last good version.
+    assert NEW_FACT not in answer_text(env, NEW_FACT_QUESTION)
+    assert not list((data_dir / "index").glob(".building-*"))
+    assert current(data_dir) == good
+    assert bot_command("reload", env=env).returncode == 0  # and the lock was released
+
+
+# --- two instances -----------------------------------------------------------------------------
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+SECRET = "two-instances-secret"
+ADMIN = 880_001
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh PostgreSQL database for the two processes to share."""
+    import asyncpg
+
+    name = f"reload_{uuid.uuid4().hex[:10]}"
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(f"{POSTGRES}/test")
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    asyncio.run(run(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+def fetch(url: str, sql: str) -> list[tuple[Any, ...]]:
+    import asyncpg
+
+    async def run() -> list[tuple[Any, ...]]:
+        connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+        try:
+            return [tuple(r) for r in await connection.fetch(sql)]
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+def test_a_reload_through_one_instance_is_served_by_the_other_within_10_s(
+    tmp_path: Path, converted_model: Path, database: str
+) -> None:
+    data_dir, corpus_dir = deployment(tmp_path, converted_model)
+    stub = BotApiStub()
+    stub.start()
+    ports = [free_port(), free_port()]
+    common = {
+        "DATABASE_URL": database,
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "ADMINS": str(ADMIN),
+        "PATHS__CORPUS_DIR": str(corpus_dir),
+        "TELEGRAM__MODE": "webhook",
+        "TELEGRAM__WEBHOOK_SECRET": SECRET,
+        "ADMIN__VERSION_POLL_S": "2",
+    }
+    tokens = [TOKEN, TOKEN.replace("987654", "987655")]
+    try:
+        with (
+            BotProcess(
+                stub,
+                data_dir,
+                tmp_path / "a.log",
+                BOT_TOKEN=tokens[0],
+                TELEGRAM__WEBHOOK_PORT=str(ports[0]),
+                **common,
+            ) as first,
+            BotProcess(
+                stub,
+                data_dir,
+                tmp_path / "b.log",
+                BOT_TOKEN=tokens[1],
+                TELEGRAM__WEBHOOK_PORT=str(ports[1]),
+                **common,
+            ) as second,
+        ):
+            first.wait_started()
+            second.wait_started()
+            urls = [f"http://127.0.0.1:{port}/telegram/webhook" for port in ports]
+            user = iter(range(881_000, 882_000))
+            assert NEW_FACT not in ask_instance(stub, urls[1], tokens[1], next(user))
+
+            (corpus_dir / "星光驿站.docx").write_bytes(NEW_DOC)
+            since = time.monotonic()
+            assert post_update(urls[0], message_update(ADMIN, "/reload"), SECRET) == 200
+            done = stub.wait_for(
+                lambda c: (
+                    c.method == "editMessageText"
+                    and c.at >= since
+                    and c.params["text"].startswith("✅")
+                ),
+                timeout=120,
+            )
+            assert done, first.log()
+            switched_at = done[0].at
+            served_after = None
+            while time.monotonic() - switched_at < 15:
+                if NEW_FACT in ask_instance(stub, urls[1], tokens[1], next(user)):
+                    served_after = time.monotonic() - switched_at
+                    break
+                time.sleep(0.2)
+            assert served_after is not None, second.log()
+            assert served_after <= 10.0
+            print(
+                f"\nthe other instance served the new version {served_after:.2f} s after the switch"
+            )
+
+            new = current(data_dir)
+            recorded = fetch(
+                database, "select version_id, action from serving_versions order by id"
+            )
+            assert recorded[-1] == (new, "reload")
+            stored = fetch(
+                database,
+                "select index_version from questions where text = "
+                f"'{NEW_FACT_QUESTION}' order by asked_at",
+            )
+            assert stored[-1] == (new,)
+
+            # Conversation state lives in Redis: a 👎 on one instance, the comment on the other.
+            voter = next(user)
+            reply = ask_call(stub, urls[0], tokens[0], voter)
+            down = reply.params["reply_markup"]["inline_keyboard"][0][2]["callback_data"]
+            since = time.monotonic()
+            post_update(urls[0], callback_update(voter, down), SECRET)
+            (prompt,) = stub.wait_for(
+                lambda c: (
+                    c.method == "sendMessage"
+                    and c.at >= since
+                    and int(c.params["chat_id"]) == voter
+                )
+            )
+            comment = message_update(
+                voter,
+                "电话打不通",
+                reply_to_message={
+                    "message_id": prompt.result["message_id"],
+                    "date": 0,
+                    "chat": {"id": voter, "type": "private"},
+                    "from": prompt.result["from"],
+                    "text": prompt.params["text"],
+                },
+            )
+            post_update(urls[1], comment, SECRET)
+            saved = stub.wait_for(
+                lambda c: (
+                    c.method == "sendMessage"
+                    and c.token == tokens[1]
+                    and int(c.params["chat_id"]) == voter
+                    and c.params["text"] == "已记下您的意见，谢谢！"
+                )
+            )
+            assert saved, second.log()
+            time.sleep(1)
+            assert fetch(
+                database, f"select vote, comment from feedback where user_id = {voter}"
+            ) == [(-1, "电话打不通")]
+            assert first.stop() == 0
+            assert second.stop() == 0
+    finally:
+        stub.stop()
+
+
+def ask_call(stub: BotApiStub, url: str, token: str, user_id: int) -> Call:
+    since = time.monotonic()
+    assert post_update(url, message_update(user_id, NEW_FACT_QUESTION), SECRET) == 200
+    (reply,) = stub.wait_for(
+        lambda c: (
+            c.method == "sendMessage"
+            and c.token == token
+            and c.at >= since
+            and int(c.params["chat_id"]) == user_id
+            and c.result is not None
+        ),
+        timeout=30,
+    )
+    return reply
+
+
+def ask_instance(stub: BotApiStub, url: str, token: str, user_id: int) -> str:
+    return str(ask_call(stub, url, token, user_id).params["text"])
