@@ -57,7 +57,7 @@ class Reloader:
         """Build, validate and switch; ReloadFailedError (old version still serving) if not."""
         async with self._exclusive():
             result = await self._build_in_child(on_progress)
-            await self.serving.switch_to(result.version_id)
+            await self.serving.switch_to(result.version_id, recording=True)
             self._record(result.version_id, "reload", actor)
             return result
 
@@ -66,7 +66,7 @@ class Reloader:
             result = await asyncio.to_thread(
                 rollback, self.serving.settings, self.serving.encoder, target
             )
-            await self.serving.switch_to(result.version_id)
+            await self.serving.switch_to(result.version_id, recording=True)
             self._record(result.version_id, "rollback", actor)
             return result
 

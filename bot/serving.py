@@ -31,21 +31,27 @@ class ServingIndex:
         self.answers = answers
         self._switching = asyncio.Lock()
         self._unusable: set[str] = set()  # recorded versions that failed to load here
+        # A switch made here whose record is still on its way to the database: until it shows
+        # up there, the older record must not switch this process back.
+        self._awaiting_record: str | None = None
 
     @property
     def version_id(self) -> str:
         return self.version.version_id
 
-    async def switch_to(self, version_id: str) -> IndexVersion:
-        """Load ``version_id`` and answer from it; IndexCoreError if it cannot be loaded."""
+    async def switch_to(self, version_id: str, *, recording: bool = False) -> IndexVersion:
+        """Load ``version_id`` and answer from it; IndexCoreError if it cannot be loaded.
+        ``recording``: this process is recording the switch (a reload or rollback made here)."""
         async with self._switching:
-            if version_id == self.version_id:
-                return self.version
+            if version_id == self.version_id or (self._awaiting_record and not recording):
+                return self.version  # (a follower's read that a local switch overtook)
             version = await asyncio.to_thread(
                 version_store(self.settings).load, version_id, self.encoder
             )
             answerer = await asyncio.to_thread(make_answerer, self.settings, self.encoder, version)
             self.answers.swap(answerer)
+            if recording:
+                self._awaiting_record = version_id
             previous, self.version = self.version_id, version
             log.info("now serving index %s (was %s)", version_id, previous)
             return version
@@ -61,6 +67,10 @@ class ServingIndex:
             recorded = await repository.serving_version()
         except Exception as exc:  # the database is down: keep serving, try again later
             log.warning("cannot read the serving version from the database: %r", exc)
+            return
+        if self._awaiting_record is not None:
+            if recorded == self._awaiting_record:
+                self._awaiting_record = None
             return
         if recorded is None or recorded == self.version_id or recorded in self._unusable:
             return

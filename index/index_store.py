@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -97,7 +98,7 @@ def build_version(
     on_progress: Progress | None = None,
 ) -> None:
     """Write a complete version into the empty ``folder``; the manifest goes last."""
-    import bm25s
+    bm25s = _bm25s()
 
     started = time.perf_counter()
     if not chunks:
@@ -157,9 +158,9 @@ def load_version(folder: Path, encoder: Encoder) -> IndexVersion:
             f"but the configured model is {encoder.model_name} ({encoder.dim} dims); rebuild it"
         )
     try:
-        import bm25s
         import faiss
 
+        bm25s = _bm25s()
         chunks = [_chunk(json.loads(line)) for line in _lines(folder / CHUNKS)]
         dense = faiss.read_index(str(folder / DENSE))
         sentence_vectors = np.load(folder / SENTENCES, allow_pickle=False)
@@ -223,6 +224,15 @@ def _dense_index(vectors: Vectors, approximate_above: int) -> Any:
         index = faiss.IndexFlatIP(dim)
     index.add(vectors)
     return index
+
+
+def _bm25s() -> Any:
+    import bm25s
+
+    # bm25s sets its logger to DEBUG when imported (bm25s/__init__.py), which puts a line per
+    # build into our logs; keep it quiet unless the root logger asks for debug.
+    logging.getLogger("bm25s").setLevel(max(logging.getLogger().level, logging.WARNING))
+    return bm25s
 
 
 def _lines(path: Path) -> list[str]:

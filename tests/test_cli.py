@@ -80,12 +80,27 @@ def test_chat_answers_each_line_until_end_of_input(core, data_dir: Path) -> None
     assert "提供法律援助16次" in done.stdout
 
 
-def test_empty_corpus_is_a_clear_error_and_the_index_is_untouched(
+def test_empty_corpus_is_a_clear_error_when_an_index_must_be_built(
+    tmp_path: Path, converted_model: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    (data_dir / "models").mkdir(parents=True)
+    (data_dir / "models" / converted_model.name).symlink_to(converted_model)
+    (tmp_path / "empty").mkdir()
+    done = _bot(["ask", "--json", "工会"], data_dir, corpus=tmp_path / "empty")
+    assert done.returncode == 2
+    assert f"error: the corpus folder {tmp_path / 'empty'} has no documents" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (data_dir / "index" / "CURRENT").exists()
+
+
+def test_a_changed_corpus_is_served_only_after_a_reload(
     core, data_dir: Path, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     current = (data_dir / "index" / "CURRENT").read_text()
-    done = _bot(["ask", "--json", "工会"], data_dir, corpus=tmp_path)
-    assert done.returncode == 2
-    assert f"error: the corpus folder {tmp_path} has no documents" in done.stderr
-    assert "Traceback" not in done.stderr
+    done = _bot(["ask", "--json", "工会提供了多少次法律援助？"], data_dir, corpus=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["answered"] is True  # from the version already built
+    assert "the corpus has changed since index" in done.stderr
+    assert "reload to serve the changes" in done.stderr
     assert (data_dir / "index" / "CURRENT").read_text() == current

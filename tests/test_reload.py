@@ -342,6 +342,15 @@ def test_a_reload_through_one_instance_is_served_by_the_other_within_10_s(
             assert fetch(
                 database, f"select vote, comment from feedback where user_id = {voter}"
             ) == [(-1, "电话打不通")]
+            # A rollback from a shell reaches both instances through the database.
+            shell = site_env(data_dir, corpus_dir, DATABASE_URL=database)
+            back = bot_command("rollback", env=shell)
+            assert back.returncode == 0, back.stderr
+            recorded_at = time.monotonic()
+            for url, token in zip(urls, tokens, strict=True):
+                while NEW_FACT in ask_instance(stub, url, token, next(user)):
+                    assert time.monotonic() - recorded_at <= 10.0, "rollback not followed"
+                    time.sleep(0.2)
             assert first.stop() == 0
             assert second.stop() == 0
     finally:
