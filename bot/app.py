@@ -31,6 +31,9 @@ def configure_logging(level: int = logging.WARNING) -> None:
     logging.getLogger().setLevel(level)
     for noisy in ("bm25s", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # pypdf warns about each flaw it works around; a file it cannot read raises, and that is
+    # reported to the admin as a DocumentError.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 from bot.answers import AnswerService
 from bot.db.repository import Repository
@@ -56,8 +57,13 @@ class ServingIndex:
             log.info("now serving index %s (was %s)", version_id, previous)
             return version
 
-    async def follow(self, repository: Repository, interval_s: float) -> None:
-        """Poll the database and switch whenever another instance recorded a new version."""
+    async def follow(
+        self, repository: Repository, interval_s: float, *, after: Awaitable[object] | None = None
+    ) -> None:
+        """Poll the database and switch whenever another instance recorded a new version
+        (starting once ``after``, the schema migration, is done)."""
+        if after is not None:
+            await after
         while True:
             await self.follow_once(repository)
             await asyncio.sleep(interval_s)

@@ -65,7 +65,7 @@ async def serve(core: Core) -> None:
     recorder = Recorder(repository)
     recorder.start()
     # Queued first: every write waits behind it, and it is retried while the database is down.
-    recorder.submit("schema migration", lambda _repo: migrate(engine))
+    migrated = recorder.submit("schema migration", lambda _repo: migrate(engine))
     cutoff = utcnow() - timedelta(days=settings.database.retention_days)
     recorder.submit("retention pruning", lambda repo: repo.prune(cutoff))
     answers = AnswerService(core.answerer)
@@ -85,7 +85,8 @@ async def serve(core: Core) -> None:
         await _until_reachable(lambda: _set_commands(bot, settings), "setting the commands menu")
         me = await _until_reachable(bot.me, "getMe")
         follower = asyncio.create_task(
-            serving.follow(repository, settings.admin.version_poll_s), name="version-follower"
+            serving.follow(repository, settings.admin.version_poll_s, after=migrated),
+            name="version-follower",
         )
         log.info("serving Telegram as @%s (%s mode)", me.username, settings.telegram.mode)
 
