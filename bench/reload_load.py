@@ -1,7 +1,8 @@
 """A reload under load: workers keep asking while an admin's /reload builds and switches.
 
-20 simulated users ask one question after another through polling (each waits for its reply);
-after a 10 s baseline an admin sends /reload; asking goes on until 10 s after the switch.
+40 simulated users ask one question after another through polling, each waiting for its reply
+and then 1.2 s more (a person reading; also under the per-user limit of 1 question/s); after a
+10 s baseline an admin sends /reload; asking goes on until 10 s after the switch.
 Prints the questions asked during the reload, how many failed (no reply, or an error reply),
 the latency p50/p99 during the reload against the baseline, and which version answered.
 Target (issue 5): 0 failed questions.
@@ -21,7 +22,8 @@ from tests.bot_process import BotProcess
 from tests.support import REPO, question_set
 from tests.telegram_stub import BotApiStub, message_update
 
-USERS = 20
+USERS = 40
+THINK_S = 1.2
 BASELINE_S = 10.0
 AFTER_S = 10.0
 ADMIN = 990_001
@@ -58,10 +60,15 @@ def _drive(
     started = time.monotonic()
     reload_at = reload_done = None
     outcome = ""
+    due: dict[int, float] = {}  # user -> when it asks next
     for worker in workers.values():
         ask_next(stub, worker, questions)
     while True:
         now = time.monotonic()
+        for user_id, at in list(due.items()):
+            if at <= now:
+                del due[user_id]
+                ask_next(stub, workers[user_id], questions)
         if reload_at is None and now - started >= BASELINE_S:
             reload_at = now
             stub.push(message_update(ADMIN, "/reload"))
@@ -82,9 +89,9 @@ def _drive(
                 continue
             failed = any(e in call.params["text"] for e in ERRORS)
             asked.append((worker.pushed_at, call.at - worker.pushed_at, failed))
-            ask_next(stub, worker, questions)
+            due[worker.user_id] = call.at + THINK_S
         time.sleep(0.005)
-    waiting: Asked = [(w.pushed_at, None, True) for w in workers.values()]  # asked, no reply yet
+    waiting: Asked = [(w.pushed_at, None, True) for w in workers.values() if w.user_id not in due]
     return asked, waiting, reload_at, reload_done, outcome
 
 
