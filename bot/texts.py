@@ -42,6 +42,9 @@ class AdminTexts:
     stats_none: str
     export_none: str
     export_caption: str
+    # DocumentError codes -> reasons; a code without one shows the core's (English) message.
+    document_errors: dict[str, str]
+    kinds: dict[str, str]  # what a file really is, for the "mismatch" reason
 
 
 ADMIN_ZH = AdminTexts(
@@ -97,6 +100,32 @@ ADMIN_ZH = AdminTexts(
     stats_none="最近 {days} 天还没有问题。",
     export_none="最近 {days} 天没有未回答的问题。",
     export_caption="最近 {days} 天未回答的问题：{count} 条",
+    document_errors={
+        "unsupported": "不支持这种文件（{suffix}），请发送 .txt .md .docx .pdf 或 .html 文件",
+        "mismatch": "文件内容与扩展名不符：它其实是{actual}，而不是{declared}",
+        "empty": "文件是空的",
+        "no_text": "文件里没有可以用来回答问题的文字",
+        "encoding": "文字编码无法识别（不是 UTF-8 或 GB18030），请另存为 UTF-8 后再发送",
+        "damaged": "{kind}已损坏，无法读取",
+        "zip_bomb": "文件解压后过大（{mb} MB），已拒绝",
+        "encrypted": "PDF 设有密码，请发送未加密的版本",
+        "no_text_layer": "PDF 没有文字层（可能是扫描件），暂不支持文字识别",
+        "bad_name": "文件名无法使用，请改名后再发送",
+        "not_found": "文件夹里没有“{name}”（用 /docs 查看文件列表）",
+        "storage": "无法保存到文件夹：{reason}",
+        "download": "无法从 Telegram 下载这个文件（机器人最多只能下载 20 MB）",
+    },
+    kinds={
+        "pdf": "PDF 文件",
+        "docx": "Word 文档（.docx）",
+        "zip": "ZIP 压缩包",
+        "damaged-zip": "损坏的 ZIP 压缩包",
+        "ole": "旧版 Office 文件（.doc/.xls，请另存为 .docx）",
+        "binary": "二进制数据",
+        "html": "HTML 网页",
+        "text": "纯文本",
+        "(none)": "没有扩展名",
+    },
 )
 
 ADMIN_EN = AdminTexts(
@@ -153,6 +182,8 @@ ADMIN_EN = AdminTexts(
     stats_none="No questions in the last {days} days.",
     export_none="No unanswered questions in the last {days} days.",
     export_caption="Unanswered questions, last {days} days: {count}",
+    document_errors={},  # the core's messages are English already
+    kinds={},
 )
 
 

@@ -41,7 +41,7 @@ def safe_name(name: str) -> str:
     base = _UNSAFE.sub("_", base).strip(" ._")
     stem, suffix = os.path.splitext(base)
     if not stem:
-        raise DocumentError(f"{name!r} is not a usable file name")
+        raise DocumentError(f"{name!r} is not a usable file name", code="bad_name")
     return stem[: MAX_NAME_CHARS - len(suffix)] + suffix.lower()
 
 
@@ -63,7 +63,11 @@ def store_document(corpus_dir: Path, trash_dir: Path, name: str, data: bytes) ->
         try:
             _write(corpus_dir, trash_dir, target, data, replace=replaced)
         except OSError as exc:
-            raise DocumentError(f"cannot store {name}: {exc.strerror or exc}") from exc
+            raise DocumentError(
+                f"cannot store {name}: {exc.strerror or exc}",
+                code="storage",
+                reason=str(exc.strerror or exc),
+            ) from exc
     return StoredDocument(
         name=name,
         title=document.title,
@@ -99,7 +103,9 @@ def find_document(corpus_dir: Path, wanted: str) -> Path:
     for path in files:
         if path.name == wanted or path.name == unicodedata.normalize("NFC", wanted):
             return path
-    raise DocumentError(f"there is no document {wanted!r} in the corpus")
+    raise DocumentError(
+        f"there is no document {wanted!r} in the corpus", code="not_found", name=wanted
+    )
 
 
 def remove_document(corpus_dir: Path, trash_dir: Path, wanted: str) -> str:
@@ -108,7 +114,11 @@ def remove_document(corpus_dir: Path, trash_dir: Path, wanted: str) -> str:
     try:
         _to_trash(path, trash_dir)
     except OSError as exc:
-        raise DocumentError(f"cannot remove {path.name}: {exc.strerror or exc}") from exc
+        raise DocumentError(
+            f"cannot remove {path.name}: {exc.strerror or exc}",
+            code="storage",
+            reason=str(exc.strerror or exc),
+        ) from exc
     return path.name
 
 

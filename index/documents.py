@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from index.errors import CorpusError
+from index.errors import CorpusError, DocumentError
 from index.formats import SUPPORTED_SUFFIXES, extract
 from index.text import is_terminated, join_fragments
 
@@ -107,7 +107,7 @@ def parse_document(doc_id: str, text: str, sha256: str = "") -> Document:
     title = next((b.text for b in blocks if b.kind == "heading"), fallback_title)
     paragraphs = tuple(_assign_sections(blocks, title))
     if not paragraphs:
-        raise CorpusError(f"{doc_id} has no text to answer from")
+        raise DocumentError(f"{doc_id} has no text to answer from", code="no_text")
     return Document(doc_id, title, sha256 or hashlib.sha256(text.encode()).hexdigest(), paragraphs)
 
 

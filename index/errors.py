@@ -32,7 +32,16 @@ class CorpusError(IndexCoreError):
 
 
 class DocumentError(CorpusError):
-    """A document file is refused: wrong type for its name, damaged, undecodable or empty."""
+    """A document file is refused: wrong type for its name, damaged, undecodable or empty.
+
+    ``code`` and ``details`` say the same as the message in a form an interface can translate
+    (e.g. code "mismatch" with details actual="pdf", declared="docx").
+    """
+
+    def __init__(self, message: str, *, code: str = "other", **details: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.details = details
 
 
 class IndexNotReadyError(IndexCoreError):

@@ -56,7 +56,11 @@ def kind_of(name: str) -> Kind:
     suffix = PurePath(name).suffix.lower()
     if suffix not in KIND_BY_SUFFIX:
         supported = " ".join(SUPPORTED_SUFFIXES)
-        raise DocumentError(f"{name}: unsupported file type {suffix or '(none)'}; use {supported}")
+        raise DocumentError(
+            f"{name}: unsupported file type {suffix or '(none)'}; use {supported}",
+            code="unsupported",
+            suffix=suffix or "(none)",
+        )
     return KIND_BY_SUFFIX[suffix]
 
 
@@ -98,15 +102,18 @@ def extract(name: str, data: bytes) -> ExtractedText:
     declared = kind_of(name)
     actual = sniff(data)
     if not data.strip():
-        raise DocumentError(f"{name} is empty")
+        raise DocumentError(f"{name} is empty", code="empty")
     if not _compatible(declared, actual):
         raise DocumentError(
             f"{name} is not what its name says: it is {_WHAT_IT_IS[actual]}, "
-            f"not {_WHAT_IT_IS['text' if declared == 'markdown' else declared]}"
+            f"not {_WHAT_IT_IS['text' if declared == 'markdown' else declared]}",
+            code="mismatch",
+            actual=actual,
+            declared="text" if declared == "markdown" else declared,
         )
     extracted = _EXTRACTORS[declared](name, data)
     if not extracted.text.strip():
-        raise DocumentError(f"{name} has no text to answer from")
+        raise DocumentError(f"{name} has no text to answer from", code="no_text")
     return extracted
 
 
@@ -133,7 +140,8 @@ def decode_text(name: str, data: bytes) -> str:
         return text
     raise DocumentError(
         f"{name} is not UTF-8 text (invalid byte 0x{data[utf8_error.start]:02x} at offset "
-        f"{utf8_error.start}) nor GB18030; save it as UTF-8 and try again"
+        f"{utf8_error.start}) nor GB18030; save it as UTF-8 and try again",
+        code="encoding",
     )
 
 
@@ -172,7 +180,9 @@ def _extract_docx(name: str, data: bytes) -> ExtractedText:
     except DocumentError:
         raise
     except Exception as exc:  # python-docx raises many types (KeyError, XMLSyntaxError...)
-        raise DocumentError(f"{name} is a damaged Word document ({type(exc).__name__})") from exc
+        raise DocumentError(
+            f"{name} is a damaged Word document ({type(exc).__name__})", code="damaged", kind="docx"
+        ) from exc
     return ExtractedText(_join_blocks(blocks), "docx", table_rows=rows)
 
 
@@ -189,7 +199,11 @@ def _check_unzipped_size(name: str, data: bytes) -> None:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         total = sum(info.file_size for info in archive.infolist())
     if total > MAX_UNZIPPED_BYTES:
-        raise DocumentError(f"{name} would unpack to {total // 2**20} MB; refusing it")
+        raise DocumentError(
+            f"{name} would unpack to {total // 2**20} MB; refusing it",
+            code="zip_bomb",
+            mb=str(total // 2**20),
+        )
 
 
 # --- tables (Word and HTML) --------------------------------------------------------------------
@@ -233,16 +247,21 @@ def _extract_pdf(name: str, data: bytes) -> ExtractedText:
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
-            raise DocumentError(f"{name} is password-protected; send an unprotected copy")
+            raise DocumentError(
+                f"{name} is password-protected; send an unprotected copy", code="encrypted"
+            )
         pages = [page.extract_text() or "" for page in reader.pages]
     except DocumentError:
         raise
     except Exception as exc:  # pypdf raises PdfReadError, ValueError, KeyError... on damage
-        raise DocumentError(f"{name} is a damaged PDF ({type(exc).__name__}: {exc})") from exc
+        raise DocumentError(
+            f"{name} is a damaged PDF ({type(exc).__name__}: {exc})", code="damaged", kind="pdf"
+        ) from exc
     blocks = [block for page in pages for block in reflow_lines(page.splitlines())]
     if not any(blocks):
         raise DocumentError(
-            f"{name} has no text layer (a scanned image?); text recognition is not supported"
+            f"{name} has no text layer (a scanned image?); text recognition is not supported",
+            code="no_text_layer",
         )
     return ExtractedText(_join_blocks(blocks), "pdf", pages=len(pages))
 
@@ -314,7 +333,9 @@ def _extract_html(name: str, data: bytes) -> ExtractedText:
     try:
         soup = BeautifulSoup(data, "html.parser")
     except Exception as exc:  # the stdlib parser is lenient; this is a last resort
-        raise DocumentError(f"{name} is not readable HTML ({type(exc).__name__})") from exc
+        raise DocumentError(
+            f"{name} is not readable HTML ({type(exc).__name__})", code="damaged", kind="html"
+        ) from exc
     for tag in soup(_DROPPED_TAGS):
         tag.decompose()
     title = soup.title.get_text(" ", strip=True) if soup.title else ""

@@ -44,12 +44,19 @@ class BotProcess:
             [sys.executable, "-m", "bot", "run"], env=self.env, cwd=REPO, stderr=self._log
         )
 
-    def wait_started(self, timeout: float = 120.0) -> None:
+    def wait_started(self, timeout: float = 120.0, *, menus_before: int = 0) -> None:
+        """Wait for this process to set its commands menus (two, after ``menus_before`` set by
+        other processes of the same bot)."""
         token = self.env["BOT_TOKEN"]
+        count = menus_before + 2
         started = self.stub.wait_for(
-            lambda c: c.method == "setMyCommands" and c.token == token, count=2, timeout=timeout
+            lambda c: (
+                c.method == "setMyCommands" and c.token == token and not c.params.get("scope")
+            ),
+            count=count,
+            timeout=timeout,
         )
-        assert len(started) >= 2, self.log()
+        assert len(started) >= count, self.log()
 
     def log(self) -> str:
         self._log.flush()

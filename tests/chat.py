@@ -72,3 +72,16 @@ def post_update(url: str, update: dict[str, object], secret: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def wait_listening(port: int, timeout: float = 60.0) -> None:
+    """Wait until something accepts connections on 127.0.0.1:``port`` (a webhook server)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -194,6 +194,9 @@ def test_status_shows_the_serving_version_its_documents_and_counts(
     assert "共 32 段，1 个文件" in text
     assert "铸魂聚力绘就高质量发展“工”字答卷（nmg-trade-unions-2025.txt，32 段）" in text
     assert "尚未生效" not in text
+    (english,) = ask(stub, "/status", user_id=ADMIN, language="en")
+    assert english.params["text"].startswith(f"Serving: {current}\nBuilt ")
+    assert "32 passages from 1 documents" in english.params["text"]
 
 
 def test_faulty_uploads_are_refused_with_the_reason_and_nothing_is_stored(
@@ -203,15 +206,20 @@ def test_faulty_uploads_are_refused_with_the_reason_and_nothing_is_stored(
     before = snapshot(data_dir, corpus_dir)
     good_docx = docx_bytes("通知", ["工会通知全体职工。"])
     cases: list[tuple[str | None, bytes, int | None, str]] = [
-        ("broken.docx", good_docx[: len(good_docx) // 2], None, "damaged Word document"),
-        ("broken.pdf", pdf_bytes(["工会通知。"])[:400], None, "damaged PDF"),
-        ("report.pdf", good_docx, None, "it is a Word (.docx) document, not a PDF"),
-        ("report.docx", zip_bytes(), None, "it is a ZIP archive, not a Word (.docx) document"),
-        ("notes.txt", b"\x00\x01\x02binary\xff" * 50, None, "it is binary data"),
-        ("empty.txt", b"   \n\n", None, "empty.txt is empty"),
-        ("page.html", b"no tags here at all", None, "it is plain text, not an HTML page"),
-        ("setup.exe", b"MZ\x90\x00", None, "unsupported file type .exe"),
-        (None, b"hello", None, "unsupported file type (none)"),
+        (
+            "broken.docx",
+            good_docx[: len(good_docx) // 2],
+            None,
+            "Word 文档（.docx）已损坏，无法读取",
+        ),
+        ("broken.pdf", pdf_bytes(["工会通知。"])[:400], None, "PDF 文件已损坏，无法读取"),
+        ("report.pdf", good_docx, None, "它其实是Word 文档（.docx），而不是PDF 文件"),
+        ("report.docx", zip_bytes(), None, "它其实是ZIP 压缩包，而不是Word 文档（.docx）"),
+        ("notes.txt", b"\x00\x01\x02binary\xff" * 50, None, "它其实是二进制数据，而不是纯文本"),
+        ("empty.txt", b"   \n\n", None, "文件是空的"),
+        ("page.html", b"no tags here at all", None, "它其实是纯文本，而不是HTML 网页"),
+        ("setup.exe", b"MZ\x90\x00", None, "不支持这种文件（.exe）"),
+        (None, b"hello", None, "不支持这种文件（没有扩展名）"),
         ("huge.pdf", b"%PDF-1.4 tiny", 100 * 1024 * 1024, "文件太大（100.0 MB），上限是 20.0 MB"),
     ]
     since = time.monotonic()
@@ -342,7 +350,10 @@ def test_remove_moves_a_document_to_the_trash_and_offers_a_reload(
     (usage,) = ask(stub, "/remove", user_id=ADMIN)
     assert usage.params["text"].startswith("用法：/remove")
     (missing,) = ask(stub, "/remove ../config.toml", user_id=ADMIN)
-    assert missing.params["text"].startswith("❌ 无法移除：there is no document")
+    assert (
+        missing.params["text"]
+        == "❌ 无法移除：文件夹里没有“../config.toml”（用 /docs 查看文件列表）"
+    )
     (reply,) = ask(stub, "/remove 书屋.html", user_id=ADMIN)
     assert reply.params["text"].startswith("🗑 已移除 书屋.html")
     assert reply.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "adm:reload"

@@ -16,7 +16,7 @@ from bot.settings import Settings
 from bot.telegram.admin_gate import AdminGate
 from bot.telegram.formatting import split_messages
 from bot.telegram.handlers.admin_index import reload_button
-from bot.texts import Texts
+from bot.texts import AdminTexts, Texts
 from index.corpus import remove_document, store_document
 from index.errors import DocumentError
 from index.formats import kind_of
@@ -52,7 +52,9 @@ async def on_document(message: Message, bot: Bot, texts: Texts, settings: Settin
             store_document, settings.paths.corpus_dir, _trash(settings), name, data
         )
     except DocumentError as exc:
-        await message.answer(admin.upload_failed.format(reason=str(exc)), parse_mode=None)
+        await message.answer(
+            admin.upload_failed.format(reason=document_reason(exc, admin)), parse_mode=None
+        )
         return
     if stored.unchanged:
         await message.answer(admin.stored_unchanged.format(name=stored.name), parse_mode=None)
@@ -73,7 +75,10 @@ async def _download(bot: Bot, file_id: str, limit: int) -> bytes:
     file = await bot.get_file(file_id)
     if (file.file_size or 0) > limit or file.file_path is None:
         # Telegram gives no path for files it will not serve to bots (over 20 MB).
-        raise DocumentError(f"the file cannot be downloaded (size {_size(file.file_size or 0)})")
+        raise DocumentError(
+            f"the file cannot be downloaded (size {_size(file.file_size or 0)})",
+            code="download",
+        )
     buffer = io.BytesIO()
     await bot.download_file(file.file_path, destination=buffer, timeout=120)
     return buffer.getvalue()
@@ -115,11 +120,25 @@ async def on_remove(
             remove_document, settings.paths.corpus_dir, _trash(settings), wanted
         )
     except DocumentError as exc:
-        await message.answer(admin.remove_failed.format(reason=str(exc)), parse_mode=None)
+        await message.answer(
+            admin.remove_failed.format(reason=document_reason(exc, admin)), parse_mode=None
+        )
         return
     await message.answer(
         admin.removed.format(name=name), parse_mode=None, reply_markup=reload_button(texts)
     )
+
+
+def document_reason(exc: DocumentError, admin: AdminTexts) -> str:
+    """The refusal in the admin's language, when there is a translation for it."""
+    template = admin.document_errors.get(exc.code)
+    if template is None:
+        return str(exc)
+    details = {k: admin.kinds.get(v, v) for k, v in exc.details.items()}
+    try:
+        return template.format(**details)
+    except KeyError:  # a detail the template expects is missing: the message says it all
+        return str(exc)
 
 
 def _trash(settings: Settings) -> Path:
