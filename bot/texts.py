@@ -11,6 +11,7 @@ class AdminTexts:
 
     refused: str
     refused_upload: str
+    private_only: str
     reload_started: str
     reload_progress: str
     stages: dict[str, str]
@@ -50,6 +51,7 @@ class AdminTexts:
 ADMIN_ZH = AdminTexts(
     refused="抱歉，这个命令只有管理员可以使用。",
     refused_upload="抱歉，只有管理员可以添加文件。我只能回答文字问题，请直接用文字提问。",
+    private_only="管理命令只能在与我的私聊中使用。",
     reload_started="⏳ 正在重建索引……问答照常进行，使用的仍是当前版本。",
     reload_progress="⏳ 正在重建索引：{stage}",
     stages={
@@ -131,6 +133,7 @@ ADMIN_ZH = AdminTexts(
 ADMIN_EN = AdminTexts(
     refused="Sorry, only admins can use this command.",
     refused_upload="Sorry, only admins can add documents. I answer text questions; just type one.",
+    private_only="Admin commands work only in a private chat with me.",
     reload_started="⏳ Rebuilding the index… questions are answered from the current version.",
     reload_progress="⏳ Rebuilding the index: {stage}",
     stages={

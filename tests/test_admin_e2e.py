@@ -171,6 +171,25 @@ def test_a_non_admin_is_refused_every_admin_command_and_upload_and_nothing_chang
     assert not replies(stub, WORKER, since, ("editMessageText", "sendPhoto", "sendDocument"))
 
 
+def test_in_a_group_admin_commands_are_refused_even_for_admins(
+    stub: BotApiStub, bot: BotProcess, site: tuple[Path, Path]
+) -> None:
+    data_dir, _ = site
+    group = -100_777
+    (reply,) = ask(stub, "/stats", user_id=ADMIN, chat_id=group, chat_type="group")
+    assert reply.params["text"] == "管理命令只能在与我的私聊中使用。"
+    (reply,) = ask(stub, "/reload", user_id=WORKER, chat_id=group, chat_type="group")
+    assert reply.params["text"] == "抱歉，这个命令只有管理员可以使用。"
+    events = wait_rows(
+        data_dir,
+        "select user_id, action, allowed, detail from admin_events where detail like ?",
+        f"in group chat {group}:%",
+        count=2,
+    )
+    assert [(u, a, ok) for u, a, ok, _ in events] == [(ADMIN, "/stats", 0), (WORKER, "/reload", 0)]
+    assert not [c for c in stub.calls if c.method == "sendPhoto"]
+
+
 def test_the_admin_menu_is_set_for_admins_only(stub: BotApiStub, bot: BotProcess) -> None:
     scoped = [
         c for c in stub.calls if c.method == "setMyCommands" and c.params.get("scope") is not None

@@ -1,8 +1,9 @@
 """Who may use the admin routers: an inner middleware that records every attempt.
 
 It runs after a handler's filters matched (so it sees only admin commands, admin buttons and
-documents), lets the ids of ``[admin] ids`` through, and answers everyone else politely. Each
-attempt, allowed or refused, is written to ``admin_events``.
+documents), lets the ids of ``[admin] ids`` through in a private chat, and answers everyone else
+politely (an admin in a group is asked to use the private chat). Each attempt, allowed or
+refused, is written to ``admin_events``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import logging
 from typing import Any
 
 from aiogram import BaseMiddleware
+from aiogram.enums import ChatType
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import CallbackQuery, Message, TelegramObject, User
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 
 from bot.db.recorder import Recorder
 from bot.settings import Settings
@@ -33,8 +35,14 @@ class AdminGate(BaseMiddleware):
         recorder: Recorder = data["recorder"]
         texts: Texts = data["texts"]
         user: User | None = data.get("event_from_user")
-        allowed = user is not None and user.id in settings.admin.ids
+        chat: Chat | None = data.get("event_chat")
+        # Statistics and corpus details are for admins' eyes: never shown in a group.
+        private = chat is None or chat.type == ChatType.PRIVATE
+        admin = user is not None and user.id in settings.admin.ids
+        allowed = admin and private
         action, detail = describe(event)
+        if chat is not None and not private:
+            detail = f"in {chat.type} chat {chat.id}: {detail or ''}"[:_DETAIL_MAX]
         user_id = user.id if user is not None else 0
         recorder.submit(
             f"admin event {action}",
@@ -42,12 +50,17 @@ class AdminGate(BaseMiddleware):
         )
         if allowed:
             return await handler(event, data)
-        log.warning("refused %s from non-admin %s", action, user_id)
+        log.warning("refused %s from %s (admin: %s, private: %s)", action, user_id, admin, private)
+        if not private:
+            refusal = texts.admin.private_only if admin else texts.admin.refused
+        elif isinstance(event, Message) and event.document:
+            refusal = texts.admin.refused_upload
+        else:
+            refusal = texts.admin.refused
         if isinstance(event, Message):
-            refusal = texts.admin.refused_upload if event.document else texts.admin.refused
             await event.answer(refusal, parse_mode=None)
         elif isinstance(event, CallbackQuery):
-            await event.answer(texts.admin.refused, show_alert=True)
+            await event.answer(refusal, show_alert=True)
         return None
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
@@ -23,11 +24,11 @@ from index.formats import kind_of
 from index.service import corpus_changes
 
 router = Router(name="admin_docs")
-router.message.filter(F.chat.type == "private")
 router.message.middleware(AdminGate())
 
 
-@router.message(F.document)
+# Files in groups are conversation, not uploads: only a private chat's files are handled here.
+@router.message(F.document, F.chat.type == ChatType.PRIVATE)
 async def on_document(message: Message, bot: Bot, texts: Texts, settings: Settings) -> None:
     admin = texts.admin
     document = message.document

@@ -20,7 +20,6 @@ from index.errors import IndexCoreError
 from index.service import SwitchResult, serving_status
 
 router = Router(name="admin_index")
-router.message.filter(F.chat.type == "private")
 router.message.middleware(AdminGate())
 router.callback_query.middleware(AdminGate())
 _EDIT_EVERY_S = 1.0

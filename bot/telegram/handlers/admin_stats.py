@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, Message
 
@@ -16,7 +16,6 @@ from bot.texts import Texts
 from bot.usage_report import unanswered_csv, usage_chart
 
 router = Router(name="admin_stats")
-router.message.filter(F.chat.type == "private")
 router.message.middleware(AdminGate())
 STATS_DAYS = 30
 _TOP_CHARS = 60
