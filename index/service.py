@@ -238,7 +238,7 @@ def corpus_changes(settings: CoreSettings, manifest: Manifest) -> CorpusChanges:
             path.name,
             stat.st_size,
             stat.st_mtime,
-            served.get(path.name) == hashlib.sha256(path.read_bytes()).hexdigest(),
+            served.get(path.name) == _sha256(path),
         )
         for path in corpus_files(settings.paths.corpus_dir)
         if (stat := _stat(path)) is not None
@@ -259,6 +259,13 @@ def make_retriever(
 
 def make_answerer(settings: CoreSettings, encoder: Encoder, version: IndexVersion) -> Answerer:
     return Answerer(make_retriever(settings, encoder, version), AbstentionModel.load())
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:  # unreadable: shown as not served; a reload says why it cannot read it
+        return None
 
 
 def _stat(path: Path) -> os.stat_result | None:
