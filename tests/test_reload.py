@@ -319,6 +319,9 @@ def test_a_reload_through_one_instance_is_served_by_the_other_within_10_s(
                     and int(c.params["chat_id"]) == voter
                 )
             )
+            # The instance stores the state right after the prompt is sent; a person reads the
+            # prompt before replying, this test waits a moment instead.
+            time.sleep(0.5)
             comment = message_update(
                 voter,
                 "电话打不通",
