@@ -13,6 +13,8 @@ import shutil
 import time
 import unicodedata
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -60,14 +62,8 @@ def store_document(corpus_dir: Path, trash_dir: Path, name: str, data: bytes) ->
     unchanged = target.is_file() and target.read_bytes() == data
     replaced = target.exists() and not unchanged
     if not unchanged:
-        try:
+        with _storage_errors(f"store {name}"):
             _write(corpus_dir, trash_dir, target, data, replace=replaced)
-        except OSError as exc:
-            raise DocumentError(
-                f"cannot store {name}: {exc.strerror or exc}",
-                code="storage",
-                reason=str(exc.strerror or exc),
-            ) from exc
     return StoredDocument(
         name=name,
         title=document.title,
@@ -111,15 +107,19 @@ def find_document(corpus_dir: Path, wanted: str) -> Path:
 def remove_document(corpus_dir: Path, trash_dir: Path, wanted: str) -> str:
     """Move a corpus document to the trash; returns its name."""
     path = find_document(corpus_dir, wanted)
-    try:
+    with _storage_errors(f"remove {path.name}"):
         _to_trash(path, trash_dir)
-    except OSError as exc:
-        raise DocumentError(
-            f"cannot remove {path.name}: {exc.strerror or exc}",
-            code="storage",
-            reason=str(exc.strerror or exc),
-        ) from exc
     return path.name
+
+
+@contextmanager
+def _storage_errors(action: str) -> Iterator[None]:
+    """A full disk or a read-only folder, said as a refusal rather than a crash."""
+    try:
+        yield
+    except OSError as exc:
+        reason = str(exc.strerror or exc)
+        raise DocumentError(f"cannot {action}: {reason}", code="storage", reason=reason) from exc
 
 
 def _to_trash(path: Path, trash_dir: Path) -> Path:

@@ -26,6 +26,22 @@ def deployment(root: Path, converted_model: Path) -> tuple[Path, Path]:
     return data_dir, corpus_dir
 
 
+def run_bot(
+    *args: str, env: dict[str, str], stdin: str = "", timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run one `python -m bot` command to its end (offline, as a user would)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 class BotProcess:
     def __init__(self, stub: BotApiStub, data_dir: Path, log: Path, **env: str):
         self.stub = stub

@@ -6,7 +6,7 @@ import ctypes
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from tests.support import REPO
+from tests.telegram_stub import BotApiStub
 
 
 @pytest.fixture(scope="session")
@@ -111,3 +112,12 @@ def core(settings):  # type: ignore[no-untyped-def]
     from bot.app import build_core
 
     return build_core(settings, progress=False)
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[BotApiStub]:
+    """The Bot API stand-in, one per test module (a module's bot process talks to it)."""
+    server = BotApiStub()
+    server.start()
+    yield server
+    server.stop()

@@ -39,14 +39,6 @@ STATION_TABLE = [
 
 
 @pytest.fixture(scope="module")
-def stub() -> Iterator[BotApiStub]:
-    server = BotApiStub()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, converted_model: Path) -> tuple[Path, Path]:
     return deployment(tmp_path_factory.mktemp("admin"), converted_model)
 

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO
+from tests.bot_process import run_bot
 
 pytestmark = pytest.mark.slow
 KEYS = ["question", "answered", "answer", "sources", "latency_ms"]
 
 
 def _bot(args: list[str], data_dir: Path, stdin: str = "", corpus: Path | None = None):  # type: ignore[no-untyped-def]
-    env = {**os.environ, "DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    env = {"DATA_DIR": str(data_dir)}
     if corpus is not None:
         env["PATHS__CORPUS_DIR"] = str(corpus)
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        check=False,
-        timeout=300,
-    )
+    return run_bot(*args, env=env, stdin=stdin)
 
 
 def test_ask_json_reads_stdin_and_prints_one_object_per_question(core, data_dir: Path) -> None:  # type: ignore[no-untyped-def]

@@ -166,3 +166,11 @@ def test_a_refused_document_leaves_the_corpus_as_it_was(tmp_path: Path) -> None:
         store_document(corpus, trash, "a.docx", b"PK\x03\x04 truncated")
     assert (corpus / "a.docx").read_bytes() == before
     assert [p.name for p in corpus.iterdir()] == ["a.docx"]  # no partial file left
+
+
+def test_a_corpus_folder_that_cannot_be_written_is_a_refusal_not_a_crash(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "corpus"
+    not_a_folder.write_text("a file where the folder should be")
+    with pytest.raises(DocumentError, match=r"cannot store 通知\.txt: File exists") as refused:
+        store_document(not_a_folder, tmp_path / "trash", "通知.txt", "工会通知。\n".encode())
+    assert refused.value.code == "storage"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.bot_process import BotProcess, deployment
+from tests.bot_process import BotProcess, deployment, run_bot
 from tests.chat import free_port, post_update, wait_listening
 from tests.sample_files import docx_bytes
 from tests.support import REPO
@@ -35,18 +35,8 @@ NEW_FACT_QUESTION = "星光驿站的服务电话是多少？"
 NEW_FACT = "0471-6543210"
 
 
-def bot_command(
-    *args: str, env: dict[str, str], timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+def bot_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return run_bot(*args, env=env)
 
 
 def site_env(data_dir: Path, corpus_dir: Path, **extra: str) -> dict[str, str]:
@@ -80,6 +70,16 @@ def answer_text(env: dict[str, str], question: str) -> str:
 @pytest.fixture
 def site(tmp_path: Path, converted_model: Path) -> tuple[Path, Path]:
     return deployment(tmp_path, converted_model)
+
+
+@pytest.fixture
+def served(site: tuple[Path, Path]) -> tuple[Path, Path, dict[str, str], str]:
+    """A site serving a version built by `python -m bot reload`: data, corpus, env, version."""
+    data_dir, corpus_dir = site
+    env = site_env(data_dir, corpus_dir)
+    done = bot_command("reload", env=env)
+    assert done.returncode == 0, done.stderr
+    return data_dir, corpus_dir, env, current(data_dir)
 
 
 def test_shell_reload_validates_switches_and_records_then_rollback_returns(
@@ -118,12 +118,9 @@ def test_shell_reload_validates_switches_and_records_then_rollback_returns(
 
 
 def test_a_reload_of_an_empty_corpus_or_a_damaged_file_keeps_the_old_version(
-    site: tuple[Path, Path],
+    served: tuple[Path, Path, dict[str, str], str],
 ) -> None:
-    data_dir, corpus_dir = site
-    env = site_env(data_dir, corpus_dir)
-    assert bot_command("reload", env=env).returncode == 0
-    serving = current(data_dir)
+    data_dir, corpus_dir, env, serving = served
     (corpus_dir / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<")
     damaged = bot_command("reload", env=env)
     assert damaged.returncode == 2
@@ -143,12 +140,9 @@ def test_a_reload_of_an_empty_corpus_or_a_damaged_file_keeps_the_old_version(
 
 
 def test_a_version_that_fails_its_checks_is_removed_and_never_served(
-    site: tuple[Path, Path],
+    served: tuple[Path, Path, dict[str, str], str],
 ) -> None:
-    data_dir, corpus_dir = site
-    env = site_env(data_dir, corpus_dir)
-    assert bot_command("reload", env=env).returncode == 0
-    serving = current(data_dir)
+    data_dir, _, env, serving = served
     check = json.dumps(["怎么做红烧肉？"])
     refused = bot_command("reload", env={**env, "INDEX__CHECK_QUESTIONS": check})
     assert refused.returncode == 2
@@ -158,12 +152,9 @@ def test_a_version_that_fails_its_checks_is_removed_and_never_served(
 
 
 def test_a_reload_killed_with_sigkill_halfway_leaves_the_last_good_version_serving(
-    site: tuple[Path, Path],
+    served: tuple[Path, Path, dict[str, str], str],
 ) -> None:
-    data_dir, corpus_dir = site
-    env = site_env(data_dir, corpus_dir)
-    assert bot_command("reload", env=env).returncode == 0
-    good = current(data_dir)
+    data_dir, corpus_dir, env, good = served
     (corpus_dir / "星光驿站.docx").write_bytes(NEW_DOC)
     build = subprocess.Popen(
         [sys.executable, "-m", "bot", "reload"], env=env, cwd=REPO, stderr=subprocess.DEVNULL

@@ -19,14 +19,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def stub() -> Iterator[BotApiStub]:
-    server = BotApiStub()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def bot(stub: BotApiStub, core, data_dir: Path, tmp_path_factory) -> Iterator[BotProcess]:  # type: ignore[no-untyped-def]
     log = tmp_path_factory.mktemp("bot") / "bot.log"
     with BotProcess(stub, data_dir, log) as process:
