@@ -25,13 +25,23 @@ class RecordedVersion:
         return self.version
 
 
+@pytest.fixture
+def serving(settings, encoder, core) -> ServingIndex:  # type: ignore[no-untyped-def]
+    """A process serving the session's index."""
+    return ServingIndex(settings, encoder, core.version, AnswerService(core.answerer))
+
+
+@pytest.fixture
+def other(settings, encoder) -> str:  # type: ignore[no-untyped-def]
+    """Another complete version on disk, not current."""
+    return build_new_version(settings, encoder, progress=False)
+
+
 async def test_the_follower_switches_to_a_recorded_version_and_skips_what_it_cannot_load(
-    settings,
-    encoder,
+    serving: ServingIndex,
+    other: str,
     core,  # type: ignore[no-untyped-def]
 ) -> None:
-    other = build_new_version(settings, encoder, progress=False)
-    serving = ServingIndex(settings, encoder, core.version, AnswerService(core.answerer))
     database = RecordedVersion()
     await serving.follow_once(database)  # type: ignore[arg-type]
     assert serving.version_id == core.version.version_id  # nothing recorded yet
@@ -48,12 +58,10 @@ async def test_the_follower_switches_to_a_recorded_version_and_skips_what_it_can
 
 
 async def test_a_local_switch_is_not_undone_by_the_older_record(
-    settings,
-    encoder,
+    serving: ServingIndex,
+    other: str,
     core,  # type: ignore[no-untyped-def]
 ) -> None:
-    other = build_new_version(settings, encoder, progress=False)
-    serving = ServingIndex(settings, encoder, core.version, AnswerService(core.answerer))
     database = RecordedVersion()
     database.version = core.version.version_id
     await serving.switch_to(other, recording=True)  # a reload here; its record is queued
