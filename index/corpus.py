@@ -7,6 +7,7 @@ document is moved to a trash folder with a time stamp, never deleted.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -18,9 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from index.documents import Document, corpus_files, document_from_bytes
+from index.documents import Document, corpus_files, parse_document
 from index.errors import DocumentError
-from index.formats import extract, kind_of
+from index.formats import extract
 
 MAX_NAME_CHARS = 120
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
@@ -48,10 +49,10 @@ def safe_name(name: str) -> str:
 
 
 def check_document(name: str, data: bytes) -> tuple[Document, int]:
-    """Parse ``data`` exactly as a reload will; DocumentError says why it is refused."""
-    kind_of(name)
-    extracted = extract(name, data)
-    return document_from_bytes(name, data), extracted.table_rows
+    """Parse ``data`` exactly as a reload will (read once); DocumentError says why it is refused."""
+    extracted = extract(name, data)  # checks the name's type first
+    document = parse_document(name, extracted.text, hashlib.sha256(data).hexdigest())
+    return document, extracted.table_rows
 
 
 def store_document(corpus_dir: Path, trash_dir: Path, name: str, data: bytes) -> StoredDocument:
