@@ -24,8 +24,8 @@ def run() -> None:
         data_dir = Path(tmp)
         provision_model_in_child(data_dir)
         from bot.settings import Settings
-        from index.encoder import load_encoder
-        from index.service import build_new_version, make_answerer, version_store
+        from index.model.encoder import load_encoder
+        from index.store.lifecycle import build_new_version, make_answerer, version_store
 
         settings = Settings(paths={"data_dir": data_dir, "corpus_dir": REPO / "corpus"})
         store = version_store(settings)

@@ -22,7 +22,7 @@ BATCH_ROUNDS = 4
 def run() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-encoder-") as tmp:
         started = time.perf_counter()
-        from index.model_store import BUNDLED_MODEL, ResolvedModel, provision_bundled
+        from index.model.provisioning import BUNDLED_MODEL, ResolvedModel, provision_bundled
 
         folder, _ = provision_bundled(Path(tmp))
         print(f"conversion (cold, into an empty data dir): {time.perf_counter() - started:.2f} s")
@@ -32,7 +32,7 @@ def run() -> None:
         import sentence_transformers  # noqa: F401  (the import is part of a cold start)
 
         print(f"import sentence_transformers: {time.perf_counter() - started:.2f} s")
-        from index.encoder import SentenceTransformerEncoder
+        from index.model.encoder import SentenceTransformerEncoder
 
         started = time.perf_counter()
         encoder = SentenceTransformerEncoder(ResolvedModel(BUNDLED_MODEL, folder, "bundled"))

@@ -19,7 +19,7 @@ from bot.db.engine import database_url, make_engine, make_sessionmaker, migrate
 from bot.db.repository import Repository
 from bot.settings import Settings
 from index.errors import IndexCoreError
-from index.service import ServingStatus, SwitchResult
+from index.store.lifecycle import ServingStatus, SwitchResult
 
 EXIT_ERROR = 2
 
@@ -63,8 +63,8 @@ def run_admin_command(args: argparse.Namespace) -> int:
 
 
 def _reload(settings: Settings, *, as_json: bool) -> SwitchResult:
-    from index.encoder import load_encoder
-    from index.service import reload_corpus
+    from index.model.encoder import load_encoder
+    from index.store.lifecycle import reload_corpus
 
     if as_json:
         os.nice(10)  # started by a serving bot: its questions come first
@@ -82,15 +82,15 @@ def _reload(settings: Settings, *, as_json: bool) -> SwitchResult:
 
 
 def _rollback(settings: Settings, target: str | None) -> SwitchResult:
-    from index.encoder import load_encoder
-    from index.service import rollback
+    from index.model.encoder import load_encoder
+    from index.store.lifecycle import rollback
 
     return rollback(settings, load_encoder(settings), target)
 
 
 def _status(settings: Settings) -> ServingStatus:
-    from index.encoder import load_encoder
-    from index.service import serving_status, version_store
+    from index.model.encoder import load_encoder
+    from index.store.lifecycle import serving_status, version_store
 
     version = version_store(settings).load_current(load_encoder(settings))
     return serving_status(settings, version)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from bot.inflight import InFlightCounter
-from index.answer import Answer, Answerer
+from index.answering.answerer import Answer, Answerer
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ import os
 from dataclasses import dataclass
 
 from bot.settings import Settings
-from index.answer import Answerer
-from index.encoder import SentenceTransformerEncoder, load_encoder
-from index.index_store import IndexVersion
-from index.service import ensure_current, make_answerer
+from index.answering.answerer import Answerer
+from index.model.encoder import SentenceTransformerEncoder, load_encoder
+from index.store.lifecycle import ensure_current, make_answerer
+from index.store.version_folder import IndexVersion
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from bot.texts import ZH, reason_key
-from index.answer import Answer, Answerer
+from index.answering.answerer import Answer, Answerer
 
 QUIT_WORDS = {"exit", "quit", "q", "退出", "再见"}
 

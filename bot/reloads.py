@@ -22,7 +22,7 @@ from typing import Any
 from bot.db.recorder import Recorder
 from bot.serving import ServingIndex
 from index.errors import IndexCoreError, ReloadInProgressError
-from index.service import SwitchResult, rollback
+from index.store.lifecycle import SwitchResult, rollback
 
 log = logging.getLogger(__name__)
 

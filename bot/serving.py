@@ -14,10 +14,10 @@ from collections.abc import Awaitable
 from bot.answers import AnswerService
 from bot.db.repository import Repository
 from bot.settings import Settings
-from index.encoder import Encoder
 from index.errors import IndexCoreError
-from index.index_store import IndexVersion
-from index.service import make_answerer, version_store
+from index.model.encoder import Encoder
+from index.store.lifecycle import make_answerer, version_store
+from index.store.version_folder import IndexVersion
 
 log = logging.getLogger(__name__)
 

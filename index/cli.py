@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from index.errors import IndexCoreError
-from index.model_store import resolve_model
+from index.model.provisioning import resolve_model
 from index.settings import CoreSettings
 
 EXIT_ERROR = 2
@@ -59,9 +59,9 @@ def _model(settings: CoreSettings, *, path_only: bool) -> int:
 
 
 def _with_index(settings: CoreSettings, args: argparse.Namespace) -> int:
-    from index.encoder import load_encoder
-    from index.evaluation import calibrate, evaluate, load_questions, report
-    from index.service import ensure_current, make_answerer, make_retriever, reload_corpus
+    from index.answering.evaluation import calibrate, evaluate, load_questions, report
+    from index.model.encoder import load_encoder
+    from index.store.lifecycle import ensure_current, make_answerer, make_retriever, reload_corpus
 
     encoder = load_encoder(settings)
     if args.command == "build":

@@ -13,7 +13,7 @@ from typing import Any
 _SENTENCE = re.compile(r"[^。！？；!?…]*(?:[。！？；!?]+|…+|$)[”’」』）)\]】]*")
 # Inside one long sentence the report separates clauses with ASCII ";". Measured: treating it
 # as a sentence end blurs the sentence-level abstention features (83% -> 72% abstained), so it
-# only trims long quotes (index.answer).
+# only trims long quotes (index.answering.answerer).
 _CLAUSE = re.compile(r"(?<=;)")
 _TERMINAL = "。！？；!?…”’」』）)】"
 # Words too common (or too functional) to tell passages apart. Question words are here so that a

@@ -25,7 +25,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def converted_model(data_dir: Path) -> Path:
-    from index.model_store import provision_bundled
+    from index.model.provisioning import provision_bundled
 
     folder, _ = provision_bundled(data_dir)
     return folder
@@ -33,8 +33,8 @@ def converted_model(data_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def encoder(converted_model: Path):  # type: ignore[no-untyped-def]
-    from index.encoder import SentenceTransformerEncoder
-    from index.model_store import BUNDLED_MODEL, ResolvedModel
+    from index.model.encoder import SentenceTransformerEncoder
+    from index.model.provisioning import BUNDLED_MODEL, ResolvedModel
 
     return SentenceTransformerEncoder(ResolvedModel(BUNDLED_MODEL, converted_model, "bundled"))
 
@@ -53,7 +53,7 @@ EngineTokenize = Callable[[str, bool], list[int]]
 @pytest.fixture(scope="session")
 def engine_tokenize(tmp_path_factory: pytest.TempPathFactory) -> EngineTokenize:
     """The engine's tokenizer: the package's e5.c compiled with a one-function exporting shim."""
-    from index.model_store import bundled_weights
+    from index.model.provisioning import bundled_weights
 
     compiler = shutil.which("gcc") or shutil.which("cc")
     if compiler is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from index.evaluation import evaluate, load_questions
+from index.answering.evaluation import evaluate, load_questions
 from tests.support import QUESTIONS
 
 pytestmark = pytest.mark.slow

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from index.chunking import chunk_documents
-from index.documents import parse_document
+from index.ingest.chunking import chunk_documents
+from index.ingest.documents import parse_document
 from index.text import split_sentences
 
 TEXT = "标题\n\n第一句话。第二句话比较长一些！第三句？“引号里的话。”最后一句；还有一句\n"

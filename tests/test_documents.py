@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from index.documents import load_corpus, parse_document
 from index.errors import CorpusError
+from index.ingest.documents import load_corpus, parse_document
 
 PAGE = """
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from index.corpus import find_document, remove_document, safe_name, store_document
 from index.errors import DocumentError
-from index.formats import extract, reflow_lines, sniff, table_lines
+from index.ingest.formats import extract, reflow_lines, sniff, table_lines
+from index.ingest.uploads import find_document, remove_document, safe_name, store_document
 from tests.sample_files import docx_bytes, html_bytes, pdf_bytes, zip_bytes
 
 TABLE = [["站点", "地址"], ["包头站", "钢铁大街8号"], ["满洲里站", "国门大道1号"]]

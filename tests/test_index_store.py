@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from index.errors import CorpusError, IndexFormatError, ReloadInProgressError
-from index.index_store import CHUNKS, MANIFEST, load_version
-from index.versions import VersionStore, build_from_corpus
+from index.store.version_folder import CHUNKS, MANIFEST, load_version
+from index.store.versions import VersionStore, build_from_corpus
 
 pytestmark = pytest.mark.slow
 

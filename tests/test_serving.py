@@ -7,7 +7,7 @@ import pytest
 
 from bot.answers import AnswerService
 from bot.serving import ServingIndex
-from index.service import build_new_version
+from index.store.lifecycle import build_new_version
 
 pytestmark = pytest.mark.slow
 

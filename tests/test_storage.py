@@ -16,7 +16,7 @@ from bot.db.engine import make_sessionmaker, migrate
 from bot.db.models import AdminEvent
 from bot.db.recorder import Recorder
 from bot.db.repository import QuestionRecord, Repository, utcnow
-from index.answer import NOT_IN_DOCUMENTS
+from index.answering.answerer import NOT_IN_DOCUMENTS
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 

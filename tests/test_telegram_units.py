@@ -10,7 +10,7 @@ from bot.settings import Settings
 from bot.telegram.formatting import TELEGRAM_LIMIT, answer_blocks, source_blocks, split_messages
 from bot.telegram.middlewares import Throttling
 from bot.texts import EN, ZH
-from index.answer import Answer, Source
+from index.answering.answerer import Answer, Source
 
 
 def _source(text: str, section: str = "第一部分") -> Source:

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import AdminEvent, AnswerShown, Feedback, Question, ServingVersion, User
-from index.answer import NOT_IN_DOCUMENTS
+from index.answering.answerer import NOT_IN_DOCUMENTS
 
 
 def utcnow() -> datetime:

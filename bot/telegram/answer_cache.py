@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from index.answer import Answer
+from index.answering.answerer import Answer
 
 
 class AnswerCache:

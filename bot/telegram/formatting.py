@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from html import escape
 
 from bot.texts import Texts, reason_key
-from index.answer import Answer, Source
+from index.answering.answerer import Answer, Source
 
 TELEGRAM_LIMIT = 4096
 _PIECE = 3000  # plain characters per piece when one paragraph alone is too long

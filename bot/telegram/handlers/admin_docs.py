@@ -18,10 +18,10 @@ from bot.telegram.admin_gate import AdminGate
 from bot.telegram.formatting import split_messages
 from bot.telegram.handlers.admin_index import reload_button
 from bot.texts import AdminTexts, Texts
-from index.corpus import remove_document, store_document
 from index.errors import DocumentError
-from index.formats import kind_of
-from index.service import corpus_changes
+from index.ingest.formats import kind_of
+from index.ingest.uploads import remove_document, store_document
+from index.store.lifecycle import corpus_changes
 
 router = Router(name="admin_docs")
 router.message.middleware(AdminGate())

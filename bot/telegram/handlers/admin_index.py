@@ -17,7 +17,7 @@ from bot.settings import Settings
 from bot.telegram.admin_gate import AdminAction, AdminGate
 from bot.texts import AdminTexts, Texts
 from index.errors import IndexCoreError
-from index.service import SwitchResult, serving_status
+from index.store.lifecycle import SwitchResult, serving_status
 
 router = Router(name="admin_index")
 router.message.middleware(AdminGate())

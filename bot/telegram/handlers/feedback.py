@@ -16,7 +16,7 @@ from bot.telegram.answer_cache import AnswerCache
 from bot.telegram.callbacks import ShowSources, Vote, valid_question_id
 from bot.telegram.formatting import source_blocks, split_messages
 from bot.texts import Texts
-from index.answer import Source
+from index.answering.answerer import Source
 
 router = Router(name="feedback")
 COMMENT_MAX_CHARS = 1000

@@ -15,7 +15,7 @@ from bot.telegram.callbacks import ShowSources, Vote, new_question_id
 from bot.telegram.filters import AddressedToBot
 from bot.telegram.formatting import answer_blocks, split_messages
 from bot.texts import Texts
-from index.answer import Answer
+from index.answering.answerer import Answer
 
 router = Router(name="questions")
 

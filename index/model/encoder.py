@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from index.errors import ModelError
-from index.model_store import ResolvedModel, resolve_model
+from index.model.provisioning import ResolvedModel, resolve_model
 from index.settings import CoreSettings
 
 log = logging.getLogger(__name__)

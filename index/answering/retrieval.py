@@ -18,9 +18,9 @@ from functools import cache
 
 import numpy as np
 
-from index.chunking import Chunk
-from index.encoder import Encoder, Vectors
-from index.index_store import IndexVersion
+from index.ingest.chunking import Chunk
+from index.model.encoder import Encoder, Vectors
+from index.store.version_folder import IndexVersion
 from index.text import has_number, jieba_analyse, tokenize
 
 _QUANTITY_QUESTION = re.compile(r"多少|几[个项家名支场次件所人届批条年天位]?|how (many|much)", re.I)

@@ -141,8 +141,8 @@ def is_current(folder: Path, source_sha256: str) -> bool:
 
 
 def _convert_atomically(source: Path, digest: str, target: Path) -> None:
-    from index.e5_convert import convert
-    from index.e5_format import E5File
+    from index.model.conversion import convert
+    from index.model.engine_file import E5File
 
     started = time.perf_counter()
     log.info("converting %s into %s (first use only)", source, target)

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from index.chunking import CHUNKER_VERSION, Chunk, chunk_documents
-from index.documents import Document, load_corpus
-from index.encoder import Encoder
 from index.errors import IndexFormatError, IndexNotReadyError, ReloadInProgressError
-from index.index_store import (
+from index.ingest.chunking import CHUNKER_VERSION, Chunk, chunk_documents
+from index.ingest.documents import Document, load_corpus
+from index.model.encoder import Encoder
+from index.store.version_folder import (
     IndexVersion,
     Manifest,
     Progress,

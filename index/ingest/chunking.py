@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from index.documents import Document, PassageKind
+from index.ingest.documents import Document, PassageKind
 from index.text import split_sentences
 
 TokenCounter = Callable[[str], int]

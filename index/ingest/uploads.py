@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from index.documents import Document, corpus_files, parse_document
 from index.errors import DocumentError
-from index.formats import extract
+from index.ingest.documents import Document, corpus_files, parse_document
+from index.ingest.formats import extract
 
 MAX_NAME_CHARS = 120
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.chunking import Chunk
-from index.retrieval import HybridRetriever, Retrieval, weighted_coverage
+from index.answering.retrieval import HybridRetriever, Retrieval, weighted_coverage
+from index.ingest.chunking import Chunk
 from index.text import has_number, jieba_analyse, meaningful_chars, split_clauses, tokenize
 
 MAX_QUESTION_CHARS = 1000

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from index.errors import CorpusError, DocumentError
-from index.formats import SUPPORTED_SUFFIXES, extract
+from index.ingest.formats import SUPPORTED_SUFFIXES, extract
 from index.text import is_terminated, join_fragments
 
 CAPTION_MAX_CHARS = 40  # a line of a multi-line photo caption

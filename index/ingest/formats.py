@@ -2,7 +2,7 @@
 
 The type is decided by the content as well as the name: a PDF renamed ``report.docx`` is refused
 with a reason that says what the file really is. The text comes out in the form
-:func:`index.documents.parse_document` reads: paragraphs separated by blank lines, Markdown
+:func:`index.ingest.documents.parse_document` reads: paragraphs separated by blank lines, Markdown
 ``#`` headings where the file marks them, and every table row as one readable line
 (``表头：值，表头：值。``) so a table's facts can be found and quoted like any sentence.
 

@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.answer import AbstentionModel, Answerer
-from index.documents import Document, corpus_files, load_corpus
-from index.encoder import Encoder
+from index.answering.answerer import AbstentionModel, Answerer
+from index.answering.retrieval import HybridRetriever, RetrievalParams
 from index.errors import IndexCoreError, IndexNotReadyError, ValidationError
-from index.index_store import IndexVersion, Manifest, Progress
-from index.retrieval import HybridRetriever, RetrievalParams
+from index.ingest.documents import Document, corpus_files, load_corpus
+from index.model.encoder import Encoder
 from index.settings import CoreSettings
-from index.versions import VersionStore, build_from_documents, chunking_params
+from index.store.version_folder import IndexVersion, Manifest, Progress
+from index.store.versions import VersionStore, build_from_documents, chunking_params
 
 log = logging.getLogger(__name__)
 _FIRST_BUILD_WAIT_S = 600.0

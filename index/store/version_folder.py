@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from index.chunking import Chunk
-from index.documents import Document
-from index.encoder import Encoder, Vectors
 from index.errors import IndexFormatError
+from index.ingest.chunking import Chunk
+from index.ingest.documents import Document
+from index.model.encoder import Encoder, Vectors
 from index.text import tokenize
 
 FORMAT_VERSION = 1

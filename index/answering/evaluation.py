@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from index.answer import (
+from index.answering.answerer import (
     ABSTENTION_MODEL,
     AbstentionModel,
     Answerer,
     abstention_features,
     clean_question,
 )
-from index.retrieval import HybridRetriever
+from index.answering.retrieval import HybridRetriever
 
 UNANSWERABLE = "unanswerable"
 KINDS_ORDER = ("fact", "colloquial", "english", UNANSWERABLE)
