@@ -24,8 +24,8 @@ def run() -> None:
         data_dir = Path(tmp)
         provision_model_in_child(data_dir)
         from bot.settings import Settings
-        from index.model.encoder import load_encoder
-        from index.store.lifecycle import build_new_version, make_answerer, version_store
+        from index import load_encoder, open_answerer
+        from index.store.lifecycle import build_new_version, version_store
 
         settings = Settings(paths={"data_dir": data_dir, "corpus_dir": REPO / "corpus"})
         store = version_store(settings)
@@ -37,7 +37,7 @@ def run() -> None:
         build_new_version(settings, encoder, progress=False)
         print(f"index build, warm (model loaded): {time.perf_counter() - started:.2f} s")
         store.set_current(version_id)
-        answerer = make_answerer(settings, encoder, store.load_current(encoder))
+        answerer = open_answerer(settings, encoder, store.load_current(encoder))
 
         questions = [str(q["question"]) for q in question_set()]
         answerer.answer(questions[0])  # warm-up

@@ -1,7 +1,9 @@
 """``python -m bot reload | rollback | status``: the admin commands from a shell.
 
 A reload or rollback made here is recorded in the database like one made in Telegram, so
-every running bot switches to it within ``[admin] version_poll_s`` seconds.
+every running bot switches to it within ``[admin] version_poll_s`` seconds. ``reload --json
+--build-only`` is what a running bot starts in a child process: it builds and validates, and the
+bot makes the switch itself.
 """
 
 from __future__ import annotations
@@ -15,26 +17,35 @@ import os
 import socket
 import sys
 
-from bot.db.engine import database_url, make_engine, make_sessionmaker, migrate
-from bot.db.repository import Repository
+from bot.app import load_settings, migrated, open_database
 from bot.settings import Settings
-from index.errors import IndexCoreError
-from index.store.lifecycle import ServingStatus, SwitchResult
+from index import (
+    IndexCoreError,
+    ServingStatus,
+    SwitchResult,
+    build_validated,
+    current_version_id,
+    load_encoder,
+    reload_corpus,
+    rollback,
+    serving_status,
+)
 
 EXIT_ERROR = 2
 
 
 def run_admin_command(args: argparse.Namespace) -> int:
     as_json = getattr(args, "json", False)
+    build_only = getattr(args, "build_only", False)
     try:
-        settings = Settings.load()
+        settings = load_settings()
         if args.command == "status":
-            _print_status(_status(settings))
+            _print_status(serving_status(settings, current_version_id(settings)))
             return 0
         if args.command == "reload":
-            result = _reload(settings, as_json=as_json)
+            result = _reload(settings, as_json=as_json, build_only=build_only)
         else:
-            result = _rollback(settings, args.version)
+            result = rollback(settings, load_encoder(settings), args.version)
     except IndexCoreError as exc:
         if as_json:
             _emit({"event": "error", "message": str(exc)})
@@ -44,7 +55,10 @@ def run_admin_command(args: argparse.Namespace) -> int:
         return 130
     if as_json:
         _emit({"event": "done", "result": dataclasses.asdict(result)})
-        return 0  # the bot that started this records the switch itself
+    if build_only:
+        if not as_json:
+            print(f"built and validated {result.version_id}; not serving it (--build-only)")
+        return 0
     try:
         asyncio.run(_record(settings, result.version_id, args.command))
     except Exception as exc:  # switched on this disk; the other instances were not told
@@ -54,20 +68,18 @@ def run_admin_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(
-        f"serving {result.version_id} ({result.documents} documents, {result.chunks} passages; "
-        f"was {result.previous_id or 'none'}) after {result.seconds:.1f} s"
-        + (f"; checks: {result.checks}" if result.checks else "")
-    )
+    if not as_json:
+        print(
+            f"serving {result.version_id} ({result.documents} documents, {result.chunks} "
+            f"passages; was {result.previous_id or 'none'}) after {result.seconds:.1f} s"
+            + (f"; checks: {result.checks}" if result.checks else "")
+        )
     return 0
 
 
-def _reload(settings: Settings, *, as_json: bool) -> SwitchResult:
-    from index.model.encoder import load_encoder
-    from index.store.lifecycle import reload_corpus
-
+def _reload(settings: Settings, *, as_json: bool, build_only: bool) -> SwitchResult:
     if as_json:
-        os.nice(10)  # started by a serving bot: its questions come first
+        os.nice(10)  # when a serving bot started it, its questions come first
 
         def progress(stage: str, done: int, total: int) -> None:
             _emit({"event": "progress", "stage": stage, "done": done, "total": total})
@@ -78,22 +90,8 @@ def _reload(settings: Settings, *, as_json: bool) -> SwitchResult:
                 print(f"{stage} {done}/{total}", file=sys.stderr)
 
     progress("loading model", 0, 1)
-    return reload_corpus(settings, load_encoder(settings), on_progress=progress)
-
-
-def _rollback(settings: Settings, target: str | None) -> SwitchResult:
-    from index.model.encoder import load_encoder
-    from index.store.lifecycle import rollback
-
-    return rollback(settings, load_encoder(settings), target)
-
-
-def _status(settings: Settings) -> ServingStatus:
-    from index.model.encoder import load_encoder
-    from index.store.lifecycle import serving_status, version_store
-
-    version = version_store(settings).load_current(load_encoder(settings))
-    return serving_status(settings, version)
+    build = build_validated if build_only else reload_corpus
+    return build(settings, load_encoder(settings), on_progress=progress)
 
 
 def _print_status(status: ServingStatus) -> None:
@@ -113,17 +111,10 @@ def _print_status(status: ServingStatus) -> None:
 
 
 async def _record(settings: Settings, version_id: str, action: str) -> None:
-    url = database_url(
-        settings.database.url.get_secret_value() if settings.database.url else None,
-        settings.paths.data_dir,
-    )
-    engine = make_engine(url)
-    try:
-        await migrate(engine)
+    async with open_database(settings) as database:
+        await migrated(database)
         actor = f"shell:{getpass.getuser()}@{socket.gethostname()}"[:64]
-        await Repository(make_sessionmaker(engine)).record_switch(version_id, action, actor)
-    finally:
-        await engine.dispose()
+        await database.repository.record_switch(version_id, action, actor)
 
 
 def _emit(event: dict[str, object]) -> None:

@@ -1,27 +1,46 @@
-"""The composition root: the only place that builds settings, the encoder, the index and the
-answerer. Everything else receives what it needs."""
+"""The composition root: the one place that builds settings, the encoder, the serving index,
+the database, the recorder, the answer service and (for Telegram) the dispatcher and the bot.
+Every face — the console chat, ``ask``, Telegram polling and webhook, the admin shell
+commands — gets what it needs from here.
+
+How a question travels: Telegram update → ``bot/telegram/handlers/questions.py`` →
+``AnswerService`` (``bot/answers.py``, batches) → ``index.Answerer.answer_many`` (the core) →
+back to the handler, which renders the ``Answer`` and queues it for storage (``Recorder``).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from bot.answers import AnswerService
+from bot.db.engine import make_engine, make_sessionmaker, migrate
+from bot.db.recorder import Recorder
+from bot.db.repository import Repository
+from bot.db.set_aside import SetAsideFile
+from bot.reloads import Reloader
+from bot.serving import ServingIndex
 from bot.settings import Settings
-from index.answering.answerer import Answerer
-from index.model.encoder import SentenceTransformerEncoder, load_encoder
-from index.store.lifecycle import ensure_current, make_answerer
-from index.store.version_folder import IndexVersion
+from index import (
+    Answerer,
+    Encoder,
+    load_encoder,
+    open_answerer,
+    open_serving,
+    open_version,
+    switch_current,
+)
+
+if TYPE_CHECKING:
+    from aiogram import Bot, Dispatcher
+    from aiogram.fsm.storage.base import BaseStorage
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Core:
-    settings: Settings
-    encoder: SentenceTransformerEncoder
-    version: IndexVersion
-    answerer: Answerer
 
 
 def configure_logging(level: int = logging.WARNING) -> None:
@@ -37,11 +56,102 @@ def configure_logging(level: int = logging.WARNING) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def build_core(settings: Settings | None = None, *, progress: bool = True) -> Core:
-    """Load settings and model, build the index on first run (or when the corpus changed)."""
-    settings = settings or Settings.load()
+def load_settings() -> Settings:
+    """``config.toml`` (or ``CONFIG_FILE``) with the environment's overrides."""
+    return Settings.load()
+
+
+@dataclass
+class Core:
+    """What answering needs: the settings, the encoder and the serving version's answerer."""
+
+    settings: Settings
+    encoder: Encoder
+    answerer: Answerer
+
+
+def build_core(settings: Settings, *, progress: bool = True) -> Core:
+    """Load the model and the serving index version (built on the first run)."""
     encoder = load_encoder(settings)
-    version = ensure_current(settings, encoder, progress=progress)
-    answerer = make_answerer(settings, encoder, version)
+    version = open_serving(settings, encoder, progress=progress)
+    answerer = open_answerer(settings, encoder, version)
     log.info("serving index %s (%d passages)", version.version_id, version.manifest.chunk_count)
-    return Core(settings, encoder, version, answerer)
+    return Core(settings, encoder, answerer)
+
+
+@dataclass
+class Database:
+    engine: AsyncEngine
+    repository: Repository
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """The configured database (migrations not applied: see ``migrate``), disposed on exit."""
+    engine = make_engine(settings.database_url())
+    try:
+        yield Database(engine, Repository(make_sessionmaker(engine)))
+    finally:
+        await engine.dispose()
+
+
+async def migrated(database: Database) -> None:
+    await migrate(database.engine)
+
+
+@dataclass
+class Services:
+    """Everything a serving bot process runs on, built once (in the running event loop)."""
+
+    settings: Settings
+    database: Database
+    recorder: Recorder
+    serving: ServingIndex
+    answers: AnswerService
+    reloader: Reloader
+
+
+def build_services(core: Core, database: Database) -> Services:
+    settings = core.settings
+    recorder = Recorder(
+        database.repository, SetAsideFile(settings.paths.data_dir / "set-aside" / "writes.jsonl")
+    )
+    serving = ServingIndex(
+        core.answerer,
+        open_answerer=lambda version_id: open_answerer(
+            settings, core.encoder, open_version(settings, core.encoder, version_id)
+        ),
+        switch_current=lambda version_id: switch_current(settings, version_id),
+        recorder=recorder,
+    )
+    answers = AnswerService(lambda: serving.answerer)
+    return Services(settings, database, recorder, serving, answers, Reloader(settings, serving))
+
+
+def build_telegram(services: Services) -> tuple[Dispatcher, Bot]:
+    """The dispatcher (fresh routers and middlewares) and the bot for the Bot API."""
+    from bot.telegram.dispatcher import build_dispatcher
+    from bot.telegram.runner import make_bot
+
+    return build_dispatcher(services, fsm_storage=fsm_storage(services.settings)), make_bot(
+        services.settings
+    )
+
+
+def fsm_storage(settings: Settings) -> BaseStorage | None:
+    """Redis when REDIS_URL is set (shared by instances), else None (in memory)."""
+    if settings.telegram.redis_url is None:
+        return None
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    return RedisStorage.from_url(settings.telegram.redis_url.get_secret_value())
+
+
+async def serve_telegram(core: Core) -> None:
+    """Build everything and serve Telegram until SIGTERM/SIGINT."""
+    from bot.telegram.runner import serve
+
+    async with open_database(core.settings) as database:
+        services = build_services(core, database)
+        dispatcher, bot = build_telegram(services)
+        await serve(services, dispatcher, bot)

@@ -17,11 +17,10 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
-from bot.app import Core, build_core, configure_logging
+from bot.app import Core, build_core, configure_logging, load_settings
 from bot.console import ask, chat
 from bot.redaction import install as install_redaction
-from bot.settings import Settings
-from index.errors import IndexCoreError
+from index import IndexCoreError
 
 EXIT_ERROR = 2
 
@@ -41,8 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     reload_cmd.add_argument(
         "--json",
         action="store_true",
-        help="progress and result as JSON lines, at low CPU priority (used by a running bot, "
-        "which records the switch itself)",
+        help="progress and result as JSON lines, at low CPU priority",
+    )
+    reload_cmd.add_argument(
+        "--build-only",
+        action="store_true",
+        help="build and validate, but do not serve it (a running bot switches to it itself)",
     )
     rollback_cmd = commands.add_parser("rollback", help="serve an earlier kept index version")
     rollback_cmd.add_argument("version", nargs="?", default=None)
@@ -56,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_admin_command(args)
     try:
-        settings = Settings.load()
+        settings = load_settings()
         telegram = args.command == "run" and settings.telegram.token is not None
         if telegram:
             install_redaction(settings.telegram.token.get_secret_value())  # type: ignore[union-attr]
@@ -79,11 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve_telegram(core: Core) -> int:
-    from bot.telegram.runner import serve
+    from bot.app import serve_telegram
 
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(serve(core))
+            runner.run(serve_telegram(core))
     except Exception:  # logged through the redacting handler, unlike a bare traceback
         logging.getLogger("bot").exception("the Telegram bot stopped on an error")
         return 1

@@ -7,14 +7,14 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from bot.texts import ZH, reason_key
-from index.answering.answerer import Answer, Answerer
+from bot.texts import ZH
+from index import Answer, QuestionAnswerer
 
 QUIT_WORDS = {"exit", "quit", "q", "退出", "再见"}
 
 
 def ask(
-    answerer: Answerer,
+    answerer: QuestionAnswerer,
     questions: Iterable[str],
     *,
     k: int,
@@ -24,7 +24,7 @@ def ask(
     """Answer each question in order; one JSON object per line with ``as_json``."""
     count = 0
     for question in questions:
-        answer = answerer.answer(question, k=k)
+        (answer,) = answerer.answer_many([question], k)
         if as_json:
             out.write(json.dumps(answer.to_json(), ensure_ascii=False) + "\n")
         else:
@@ -35,13 +35,12 @@ def ask(
 
 
 def chat(
-    answerer: Answerer, *, k: int, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout
+    answerer: QuestionAnswerer, *, k: int, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout
 ) -> None:
     """An interactive console chat on the same core."""
-    documents = len(answerer.retriever.version.manifest.documents)
     out.write(
         "工会问答 — 离线控制台（Ctrl-D 或输入 exit 退出）\n"
-        f"我根据 {documents} 份文件回答工会服务相关问题。\n\n"
+        f"我根据 {answerer.documents} 份文件回答工会服务相关问题。\n\n"
     )
     while True:
         out.write("问：")
@@ -53,7 +52,8 @@ def chat(
         question = line.rstrip("\n")
         if question.strip().lower() in QUIT_WORDS:
             return
-        out.write(render(answerer.answer(question, k=k)) + "\n\n")
+        (answer,) = answerer.answer_many([question], k)
+        out.write(render(answer) + "\n\n")
 
 
 def render(answer: Answer) -> str:
@@ -62,8 +62,6 @@ def render(answer: Answer) -> str:
         lines = [f"答：{answer.answer}", f"出处：{answer.section}"]
         lines += [f"  [{i}] {s.text}" for i, s in enumerate(answer.sources[:3], 1)]
         return "\n".join(lines)
-    key = reason_key(answer.reason)
-    head = f"{ZH.cannot_ask}{ZH.reasons[key]}" if key else ZH.not_answered
-    lines = [head]
+    lines = [ZH.refusal(answer.reason)]
     lines += [f"  · {topic}" for topic in answer.suggestions]
     return "\n".join(lines)

@@ -1,11 +1,11 @@
 """Reload and rollback for a running bot.
 
-A reload builds in a child process, ``python -m bot reload --json`` (the same command admins
-run from a shell), at a lower CPU priority: the serving process keeps its memory and event
-loop to itself and answers from the old version until the child reports a validated version.
-If the child fails or is killed, the serving version is untouched and its staging folder is
-removed at the next start. The switch is then recorded in the database, where every other
-instance picks it up.
+A reload builds in a child process, ``python -m bot reload --json --build-only`` (the command
+admins run from a shell, without its switch), at a lower CPU priority: the serving process keeps
+its memory and event loop to itself and answers from the old version until the child reports a
+validated version. The switch itself is one step of the serving index (``ServingIndex.switch_to``:
+load, ``CURRENT``, memory, database). If the child fails or is killed, nothing serving changes
+and its staging folder is removed at the next start.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.db.recorder import Recorder
 from bot.serving import ServingIndex
-from index.errors import IndexCoreError, ReloadInProgressError
-from index.store.lifecycle import SwitchResult, rollback
+from bot.settings import Settings
+from index import IndexCoreError, ReloadInProgressError, SwitchResult, plan_rollback
 
 log = logging.getLogger(__name__)
 
@@ -34,52 +33,42 @@ class ReloadFailedError(IndexCoreError):
 
 
 @dataclass(frozen=True)
-class Progress:
-    stage: str  # reading, passages, sentences, writing, validating, switching
+class ReloadProgress:
+    stage: str  # loading model, reading, passages, sentences, writing, validating
     done: int
     total: int
 
 
-OnProgress = Callable[[Progress], Awaitable[None]]
+OnProgress = Callable[[ReloadProgress], Awaitable[None]]
 
 
 class Reloader:
-    def __init__(self, serving: ServingIndex, recorder: Recorder):
+    def __init__(self, settings: Settings, serving: ServingIndex):
+        self.settings = settings
         self.serving = serving
-        self.recorder = recorder
         self._busy = asyncio.Lock()
 
     @property
-    def busy(self) -> bool:
-        return self._busy.locked()
+    def serving_version(self) -> str:
+        return self.serving.version_id
 
     async def reload(self, actor: str, on_progress: OnProgress) -> SwitchResult:
-        """Build, validate and switch; ReloadFailedError (old version still serving) if not."""
+        """Build, validate and switch; IndexCoreError (old version still serving) if not."""
         async with self._exclusive():
-            result = await self._build_in_child(on_progress)
-            await self.serving.switch_to(result.version_id, recording=True)
-            self._record(result.version_id, "reload", actor)
-            return result
+            built = await self._build_in_child(on_progress)
+            previous = await self.serving.switch_to(built.version_id, action="reload", actor=actor)
+            return replace(built, previous_id=previous)
 
     async def rollback(self, actor: str, target: str | None = None) -> SwitchResult:
         async with self._exclusive():
-            result = await asyncio.to_thread(
-                rollback, self.serving.settings, self.serving.encoder, target
-            )
-            await self.serving.switch_to(result.version_id, recording=True)
-            self._record(result.version_id, "rollback", actor)
-            return result
+            plan = await asyncio.to_thread(plan_rollback, self.settings, target)
+            previous = await self.serving.switch_to(plan.version_id, action="rollback", actor=actor)
+            return replace(plan, previous_id=previous)
 
     def _exclusive(self) -> asyncio.Lock:
         if self._busy.locked():
             raise ReloadInProgressError("a reload or rollback is already running; please wait")
         return self._busy
-
-    def _record(self, version_id: str, action: str, actor: str) -> None:
-        self.recorder.submit(
-            f"{action} to {version_id}",
-            lambda repo: repo.record_switch(version_id, action, actor),
-        )
 
     async def _build_in_child(self, on_progress: OnProgress) -> SwitchResult:
         env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}  # the child needs none
@@ -89,6 +78,7 @@ class Reloader:
             "bot",
             "reload",
             "--json",
+            "--build-only",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=env,
@@ -104,7 +94,7 @@ class Reloader:
                 if event is None:
                     continue
                 if event["event"] == "progress":
-                    progress = Progress(event["stage"], event["done"], event["total"])
+                    progress = ReloadProgress(event["stage"], event["done"], event["total"])
                     await _report(on_progress, progress)
                 elif event["event"] == "done":
                     result = SwitchResult(**event["result"])
@@ -124,7 +114,7 @@ class Reloader:
         raise ReloadFailedError(error)
 
 
-async def _report(on_progress: OnProgress, progress: Progress) -> None:
+async def _report(on_progress: OnProgress, progress: ReloadProgress) -> None:
     try:
         await on_progress(progress)
     except Exception as exc:  # a progress message that cannot be edited must not stop a reload

@@ -1,35 +1,46 @@
 """Which index version this process answers from, and switching it while questions keep coming.
 
-A switch loads the new version in a worker thread and then swaps the answerer in one
-assignment: questions already being answered finish on the old version, later ones use the new
-one, and none waits or fails. Every instance follows the version recorded in the database.
+What serves is known in three places: ``CURRENT`` in the data folder (what a start loads), the
+answerer in this process's memory, and the newest ``serving_versions`` row (what every
+instance follows). :meth:`ServingIndex.switch_to` changes them as one step, in an order that
+keeps them in agreement whatever fails: the version is loaded first (if it cannot be, nothing
+changes), then ``CURRENT`` is replaced (if that fails, memory is not swapped), then the answerer
+is swapped in one assignment (questions being answered finish on the old version, later ones
+use the new one), and last the switch is queued for the database (retried until stored). Each
+failure raises, so the admin who asked sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
-from bot.answers import AnswerService
+from bot.db.recorder import Recorder
 from bot.db.repository import Repository
-from bot.settings import Settings
-from index.errors import IndexCoreError
-from index.model.encoder import Encoder
-from index.store.lifecycle import make_answerer, version_store
-from index.store.version_folder import IndexVersion
+from index import IndexCoreError, QuestionAnswerer
 
 log = logging.getLogger(__name__)
+
+# Loads a kept version and returns its answerer (IndexCoreError if it cannot be loaded).
+OpenAnswerer = Callable[[str], QuestionAnswerer]
+# Points CURRENT at a version; returns the one it replaced.
+SwitchCurrent = Callable[[str], str | None]
 
 
 class ServingIndex:
     def __init__(
-        self, settings: Settings, encoder: Encoder, version: IndexVersion, answers: AnswerService
+        self,
+        answerer: QuestionAnswerer,
+        *,
+        open_answerer: OpenAnswerer,
+        switch_current: SwitchCurrent,
+        recorder: Recorder,
     ):
-        self.settings = settings
-        self.encoder = encoder
-        self.version = version
-        self.answers = answers
+        self._answerer = answerer
+        self._open = open_answerer
+        self._switch_current = switch_current
+        self._recorder = recorder
         self._switching = asyncio.Lock()
         self._unusable: set[str] = set()  # recorded versions that failed to load here
         # A switch made here whose record is still on its way to the database: until it shows
@@ -37,25 +48,30 @@ class ServingIndex:
         self._awaiting_record: str | None = None
 
     @property
-    def version_id(self) -> str:
-        return self.version.version_id
+    def answerer(self) -> QuestionAnswerer:
+        """The answerer of the version serving now (each batch of questions takes it once)."""
+        return self._answerer
 
-    async def switch_to(self, version_id: str, *, recording: bool = False) -> IndexVersion:
-        """Load ``version_id`` and answer from it; IndexCoreError if it cannot be loaded.
-        ``recording``: this process is recording the switch (a reload or rollback made here)."""
+    @property
+    def version_id(self) -> str:
+        return self._answerer.version
+
+    async def switch_to(self, version_id: str, *, action: str, actor: str) -> str:
+        """Serve ``version_id`` here, in ``CURRENT`` and (queued) in the database; returns the
+        version it replaced. IndexCoreError, with nothing changed, if it cannot be loaded or
+        ``CURRENT`` cannot be written."""
         async with self._switching:
-            if version_id == self.version_id or (self._awaiting_record and not recording):
-                return self.version  # (a follower's read that a local switch overtook)
-            version = await asyncio.to_thread(
-                version_store(self.settings).load, version_id, self.encoder
+            answerer = await asyncio.to_thread(self._open, version_id)
+            await asyncio.to_thread(self._switch_current, version_id)
+            previous, self._answerer = self.version_id, answerer
+            self._awaiting_record = version_id
+            self._recorder.submit(
+                f"{action} to {version_id}",
+                lambda repo: repo.record_switch(version_id, action, actor),
+                record={"version_id": version_id, "action": action, "actor": actor},
             )
-            answerer = await asyncio.to_thread(make_answerer, self.settings, self.encoder, version)
-            self.answers.swap(answerer)
-            if recording:
-                self._awaiting_record = version_id
-            previous, self.version = self.version_id, version
-            log.info("now serving index %s (was %s)", version_id, previous)
-            return version
+            log.info("now serving index %s (was %s; %s by %s)", version_id, previous, action, actor)
+            return previous
 
     async def follow(
         self, repository: Repository, interval_s: float, *, after: Awaitable[object] | None = None
@@ -80,8 +96,14 @@ class ServingIndex:
             return
         if recorded is None or recorded == self.version_id or recorded in self._unusable:
             return
-        try:
-            await self.switch_to(recorded)
-        except IndexCoreError as exc:
-            self._unusable.add(recorded)
-            log.error("cannot serve index %s recorded in the database: %s", recorded, exc)
+        async with self._switching:  # the instance that switched wrote CURRENT already
+            if self._awaiting_record is not None:
+                return  # a local switch overtook this read
+            try:
+                answerer = await asyncio.to_thread(self._open, recorded)
+            except IndexCoreError as exc:
+                self._unusable.add(recorded)
+                log.error("cannot serve index %s recorded in the database: %s", recorded, exc)
+                return
+            previous, self._answerer = self.version_id, answerer
+            log.info("now serving index %s (was %s), following the database", recorded, previous)

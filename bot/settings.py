@@ -69,3 +69,9 @@ class Settings(CoreSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+
+    def database_url(self) -> str:
+        """``DATABASE_URL`` if set, else a SQLite file in the data directory."""
+        if self.database.url is not None:
+            return self.database.url.get_secret_value()
+        return f"sqlite+aiosqlite:///{(self.paths.data_dir / 'bot.sqlite3').resolve()}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from index import Reason
+
 
 @dataclass(frozen=True)
 class AdminTexts:
@@ -202,7 +204,7 @@ class Texts:
     sources_title: str
     not_answered: str
     cannot_ask: str
-    reasons: dict[str, str]
+    reasons: dict[Reason, str]  # why a question cannot be searched, by the core's code
     non_text: str
     throttled: str
     thanks: str
@@ -217,6 +219,12 @@ class Texts:
     commands: dict[str, str]
     admin: AdminTexts
     admin_commands: dict[str, str]
+
+    def refusal(self, reason: Reason | None) -> str:
+        """The first line of a reply that does not answer, for the core's reason code."""
+        if reason is None or reason is Reason.NOT_IN_DOCUMENTS:
+            return self.not_answered
+        return self.cannot_ask + self.reasons[reason]
 
 
 ZH = Texts(
@@ -240,9 +248,9 @@ ZH = Texts(
     not_answered="抱歉，现有文件里没有找到这个问题的答案。您可以问问这些方面：",
     cannot_ask="没法回答：",
     reasons={
-        "empty": "问题是空的，请输入文字问题。",
-        "too_long": "问题太长了，请只问一个简短的问题。",
-        "no_words": "问题里没有可以查找的文字（只有符号或表情）。",
+        Reason.EMPTY: "问题是空的，请输入文字问题。",
+        Reason.TOO_LONG: "问题太长了，请只问一个简短的问题。",
+        Reason.UNSEARCHABLE: "问题里没有可以查找的文字（只有符号或表情）。",
     },
     non_text="我目前只能理解文字问题，请直接用文字提问。",
     throttled="您问得太快了，请稍等几秒再问。",
@@ -294,9 +302,9 @@ EN = Texts(
     not_answered="Sorry, the documents do not answer this. You could ask about:",
     cannot_ask="Cannot answer: ",
     reasons={
-        "empty": "the question is empty; please type a question.",
-        "too_long": "the question is too long; please ask one short question.",
-        "no_words": "the question has no words to look up (only symbols or emoji).",
+        Reason.EMPTY: "the question is empty; please type a question.",
+        Reason.TOO_LONG: "the question is too long; please ask one short question.",
+        Reason.UNSEARCHABLE: "the question has no words to look up (only symbols or emoji).",
     },
     non_text="I only understand text questions; please type your question.",
     throttled="You are asking very fast; please wait a few seconds.",
@@ -326,16 +334,3 @@ EN = Texts(
 def texts_for(language_code: str | None) -> Texts:
     """English for users whose Telegram language is English; Chinese for everyone else."""
     return EN if (language_code or "").lower().startswith("en") else ZH
-
-
-def reason_key(reason: str | None) -> str | None:
-    """Map the core's refusal reasons to interface strings."""
-    if reason is None:
-        return None
-    if reason.startswith("the question is too long"):
-        return "too_long"
-    if reason == "the question is empty":
-        return "empty"
-    if reason.startswith("the question has no words"):
-        return "no_words"
-    return None

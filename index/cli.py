@@ -59,20 +59,21 @@ def _model(settings: CoreSettings, *, path_only: bool) -> int:
 
 
 def _with_index(settings: CoreSettings, args: argparse.Namespace) -> int:
+    from index.answering.answerer import open_answerer, open_retriever
     from index.answering.evaluation import calibrate, evaluate, load_questions, report
     from index.model.encoder import load_encoder
-    from index.store.lifecycle import ensure_current, make_answerer, make_retriever, reload_corpus
+    from index.store.lifecycle import open_serving, reload_corpus
 
     encoder = load_encoder(settings)
     if args.command == "build":
         print(reload_corpus(settings, encoder).version_id)
         return 0
-    version = ensure_current(settings, encoder)
+    version = open_serving(settings, encoder)
     questions = load_questions(args.questions)
     if args.command == "calibrate":
-        print(calibrate(make_retriever(settings, encoder, version), questions))
+        print(calibrate(open_retriever(settings, encoder, version), questions))
         return 0
-    answerer = make_answerer(settings, encoder, version)
+    answerer = open_answerer(settings, encoder, version)
     print(f"index {version.version_id}: {version.manifest.chunk_count} passages")
     print(report(evaluate(answerer, questions, k=settings.retrieval.top_k)))
     return 0

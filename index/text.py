@@ -93,10 +93,6 @@ def has_number(text: str) -> bool:
     return bool(_NUMBER.search(text))
 
 
-def has_cjk(text: str) -> bool:
-    return any("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" for ch in text)
-
-
 def meaningful_chars(text: str) -> int:
     """Letters, digits and ideographs: what is left of a question once symbols are ignored."""
     return sum(1 for ch in text if unicodedata.category(ch)[0] in "LN")

@@ -10,7 +10,9 @@ import pytest
 
 from index.errors import CorpusError, IndexFormatError, ReloadInProgressError
 from index.store.version_folder import CHUNKS, MANIFEST, load_version
-from index.store.versions import VersionStore, build_from_corpus
+from index.ingest.documents import load_corpus
+from index.store.lifecycle import build_from_documents
+from index.store.versions import VersionStore
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +30,8 @@ def tiny_corpus(tmp_path: Path) -> Path:
 
 
 def _build(store: VersionStore, corpus: Path, encoder) -> str:  # type: ignore[no-untyped-def]
-    return build_from_corpus(
-        store, corpus, encoder, max_chars=160, approximate_above=1000, progress=False
+    return build_from_documents(
+        store, load_corpus(corpus), encoder, max_chars=160, approximate_above=1000, progress=False
     )
 
 
@@ -64,8 +66,8 @@ def test_above_the_configured_size_the_dense_index_is_approximate(
     tmp_path: Path, tiny_corpus: Path, encoder
 ) -> None:  # type: ignore[no-untyped-def]
     store = VersionStore(tmp_path / "index")
-    version_id = build_from_corpus(
-        store, tiny_corpus, encoder, max_chars=160, approximate_above=1, progress=False
+    version_id = build_from_documents(
+        store, load_corpus(tiny_corpus), encoder, max_chars=160, approximate_above=1, progress=False
     )
     assert type(load_version(store.root / version_id, encoder).dense).__name__ == "IndexHNSWFlat"
 

@@ -1,22 +1,34 @@
-"""The repository on SQLite and on the PostgreSQL server (127.0.0.1:5432, database `test`),
-each on a fresh schema made by the Alembic migrations."""
+"""The repository and the recorder on SQLite and on the PostgreSQL server (127.0.0.1:5432,
+database `test`), each on a fresh schema made by the Alembic migrations; the migrations agree
+with the models, and `alembic upgrade head` works from the command line."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.db.engine import make_sessionmaker, migrate
-from bot.db.models import AdminEvent
-from bot.db.recorder import Recorder
+from bot.db.models import AdminEvent, Base
+from bot.db.recorder import SET_ASIDE, Recorder
 from bot.db.repository import QuestionRecord, Repository, utcnow
-from index.answering.answerer import NOT_IN_DOCUMENTS
+from bot.db.set_aside import SetAsideFile
+from index import Reason
+from tests.support import REPO, require_service
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -48,28 +60,39 @@ def record(
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def repository(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Repository]:
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A fresh, empty database (a SQLite file, or a new PostgreSQL schema)."""
     if request.param == "sqlite":
         engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
-        await migrate(engine)
-        yield Repository(make_sessionmaker(engine))
+        yield engine
         await engine.dispose()
         return
+    require_service("PostgreSQL", "127.0.0.1", 5432)
     schema = f"t_{uuid.uuid4().hex[:10]}"
     admin = create_async_engine(POSTGRES)
     async with admin.begin() as connection:
         await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine = create_async_engine(
-        POSTGRES, connect_args={"server_settings": {"search_path": schema}}
+        POSTGRES, connect_args={"server_settings": {"search_path": schema}}, hide_parameters=True
     )
     try:
-        await migrate(engine)
-        yield Repository(make_sessionmaker(engine))
+        yield engine
     finally:
         await engine.dispose()
         async with admin.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await admin.dispose()
+
+
+@pytest.fixture
+async def repository(engine: AsyncEngine) -> Repository:
+    await migrate(engine)
+    return Repository(make_sessionmaker(engine))
+
+
+@pytest.fixture
+def set_aside(tmp_path: Path) -> SetAsideFile:
+    return SetAsideFile(tmp_path / "set-aside" / "writes.jsonl")
 
 
 async def test_questions_answers_votes_and_comments_are_stored(repository: Repository) -> None:
@@ -104,8 +127,10 @@ async def test_retention_prunes_old_questions(repository: Repository) -> None:
     assert await repository.question("new") is not None
 
 
-async def test_the_recorder_retries_until_the_write_succeeds(repository: Repository) -> None:
-    recorder = Recorder(repository, first_retry_s=0.01)
+async def test_the_recorder_retries_until_the_write_succeeds(
+    repository: Repository, set_aside: SetAsideFile
+) -> None:
+    recorder = Recorder(repository, set_aside, first_retry_s=0.01)
     recorder.start()
     attempts = 0
 
@@ -125,8 +150,10 @@ async def test_the_recorder_retries_until_the_write_succeeds(repository: Reposit
     assert recorder.stats.failed_attempts == 2
 
 
-async def test_a_failed_batch_is_rolled_back_and_written_one_by_one(repository: Repository) -> None:
-    recorder = Recorder(repository, first_retry_s=0.01)
+async def test_a_failed_batch_is_rolled_back_and_written_one_by_one(
+    repository: Repository, set_aside: SetAsideFile
+) -> None:
+    recorder = Recorder(repository, set_aside, first_retry_s=0.01)
     attempts = 0
 
     async def flaky(repo: Repository) -> str:
@@ -161,9 +188,11 @@ async def test_usage_counts_days_votes_and_the_most_frequent_unanswered(
     await repository.record_question(record("a1", 7, days_ago=2))
     await repository.record_question(record("a2", 7))
     for n, asked in enumerate(["怎么做红烧肉？", "怎么做红烧肉", " 怎么做红烧肉？ ", "股票行情"]):
-        await repository.record_question(record(f"u{n}", 8, text=asked, reason=NOT_IN_DOCUMENTS))
-    await repository.record_question(record("e1", 8, text="", reason="the question is empty"))
-    await repository.record_question(record("old", 8, days_ago=60, reason=NOT_IN_DOCUMENTS))
+        await repository.record_question(
+            record(f"u{n}", 8, text=asked, reason=Reason.NOT_IN_DOCUMENTS)
+        )
+    await repository.record_question(record("e1", 8, text="", reason=Reason.EMPTY))
+    await repository.record_question(record("old", 8, days_ago=60, reason=Reason.NOT_IN_DOCUMENTS))
     await repository.record_vote("a1", 7, 1)
     await repository.record_vote("a2", 8, -1)
     stats = await repository.usage(utcnow() - timedelta(days=30))
@@ -184,3 +213,157 @@ async def test_admin_events_are_kept_and_forgotten_with_the_user(repository: Rep
     async with repository.sessions() as session:
         left = (await session.execute(select(AdminEvent.user_id, AdminEvent.allowed))).all()
     assert [tuple(row) for row in left] == [(10, True)]
+
+
+# Values the database refuses for good, whatever the attempt: on PostgreSQL a NUL character, on
+# SQLite a lone surrogate; on both a user id over 64 bits.
+POISON = {
+    "sqlite": [record("bad-text", 5, text="工会\ud800"), record("bad-id", 2**70)],
+    "postgresql": [record("bad-text", 5, text="工会\x00法律援助"), record("bad-id", 2**70)],
+}
+
+
+async def test_a_permanently_failing_row_is_set_aside_and_the_rows_behind_it_are_stored(
+    engine: AsyncEngine, repository: Repository, set_aside: SetAsideFile
+) -> None:
+    recorder = Recorder(repository, set_aside, first_retry_s=0.01)
+    poison = POISON[engine.dialect.name]
+    futures = [recorder.submit("q1", lambda repo: repo.record_question(record("q1", 1)))]
+    for bad in poison:
+        futures.append(
+            recorder.submit(
+                f"question {bad.question_id}",
+                lambda repo, bad=bad: repo.record_question(bad),  # type: ignore[misc]
+                record=bad,
+            )
+        )
+    futures.append(recorder.submit("q2", lambda repo: repo.record_question(record("q2", 2))))
+    futures.append(recorder.submit("vote", lambda repo: repo.record_vote("q2", 2, 1)))
+    futures.append(recorder.submit("forget", lambda repo: repo.forget_user(1)))
+    recorder.start()  # all queued: they are tried as one batch first, then one by one
+    results = [await f for f in futures]
+    assert results == [None, SET_ASIDE, SET_ASIDE, None, True, 1]
+    assert await recorder.stop(timeout=5)
+    assert await repository.question("q1") is None  # forgotten, after it was stored
+    assert await repository.question("q2") is not None
+    assert await repository.counts() == {"users": 1, "questions": 1, "answers": 1, "feedback": 1}
+    kept = set_aside.rows()
+    assert [row["row"]["question_id"] for row in kept] == ["bad-text", "bad-id"]
+    assert all(row["why"] == "refused by the database" for row in kept)
+    assert kept[0]["row"]["text"] == poison[0].text  # kept whole, for an admin
+    assert recorder.stats.set_aside == 2
+
+
+async def test_a_long_outage_fills_the_queue_to_its_bound_then_sets_writes_aside(
+    repository: Repository, set_aside: SetAsideFile, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder(repository, set_aside, first_retry_s=0.01, max_pending=3)
+    down = True
+
+    async def while_down(repo: Repository) -> str:
+        if down:
+            raise ConnectionError("database is down")
+        return "stored"
+
+    recorder.start()
+    head = recorder.submit("head", while_down)  # taken by the worker, retried
+    await asyncio.sleep(0)  # let the worker take it (the queue holds the rest)
+    queued = [recorder.submit(f"w{i}", while_down, record={"n": i}) for i in range(3)]
+    overflow = [recorder.submit(f"x{i}", while_down, record={"n": 10 + i}) for i in range(2)]
+    assert [await f for f in overflow] == [SET_ASIDE, SET_ASIDE]
+    assert "new writes are set aside" in caplog.text
+    down = False
+    assert [await head] + [await f for f in queued] == ["stored"] * 4
+    assert await recorder.stop(timeout=5)
+    assert [(row["why"], row["row"]["n"]) for row in set_aside.rows()] == [
+        ("queue full", 10),
+        ("queue full", 11),
+    ]
+
+
+async def test_at_shutdown_writes_the_database_never_took_are_set_aside_and_counted(
+    repository: Repository, set_aside: SetAsideFile, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder(repository, set_aside, first_retry_s=0.01)
+
+    async def down(repo: Repository) -> None:
+        raise ConnectionError("database is down")
+
+    recorder.start()
+    recorder.submit("first", down, record={"n": 1})
+    recorder.submit("second", down, record={"n": 2})
+    assert not await recorder.stop(timeout=0.2)
+    assert "shutdown with 2 database writes not stored" in caplog.text
+    # The one being retried when the worker stopped, and the one behind it, in order.
+    assert [row["row"]["n"] for row in set_aside.rows()] == [1, 2]
+
+
+async def test_the_migrations_build_exactly_the_schema_the_models_describe(
+    engine: AsyncEngine,
+) -> None:
+    await migrate(engine)
+
+    def differences(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection)
+        return list(compare_metadata(context, Base.metadata))
+
+    async with engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
+
+
+async def test_reasons_stored_as_sentences_become_codes(tmp_path: Path) -> None:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
+    config = Config()
+    config.set_main_option("script_location", str(REPO / "bot" / "db" / "migrations"))
+    old = {
+        "a": "the documents do not answer this question",
+        "b": "the question is too long (1001 characters; the limit is 1000); please ask one",
+        "c": "the question has no words to search for (only symbols or emoji)",
+        "d": None,
+    }
+
+    def upgrade(connection: Connection, revision: str) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(upgrade, "0002")
+        for question_id, reason in old.items():
+            await connection.execute(
+                text(
+                    "insert into users (id, first_seen, last_seen) values (1, :t, :t) "
+                    "on conflict do nothing"
+                ),
+                {"t": utcnow()},
+            )
+            await connection.execute(
+                text(
+                    "insert into questions (id, user_id, chat_id, text, answered, reason, "
+                    "passage_ids, scores, latency_ms, index_version, asked_at) values "
+                    "(:id, 1, 1, 'q', :answered, :reason, '[]', '[]', 1.0, 'v', :t)"
+                ),
+                {"id": question_id, "answered": reason is None, "reason": reason, "t": utcnow()},
+            )
+        await connection.run_sync(upgrade, "head")
+        rows = dict((await connection.execute(text("select id, reason from questions"))).all())
+    await engine.dispose()
+    assert rows == {"a": "not_in_documents", "b": "too_long", "c": "unsearchable", "d": None}
+
+
+def test_alembic_upgrade_head_from_the_command_line_uses_the_project_settings(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "DATA_DIR": str(tmp_path)}
+    env.pop("DATABASE_URL", None)
+    alembic = Path(sys.executable).with_name("alembic")
+    done = subprocess.run(
+        [str(alembic), "upgrade", "head"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    current = subprocess.run(
+        [str(alembic), "current"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert "(head)" in current.stdout, current.stderr
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        tables = {row[0] for row in db.execute("select name from sqlite_master")}
+    assert {"questions", "feedback", "serving_versions", "admin_events"} <= tables

@@ -18,16 +18,11 @@ from sqlalchemy.ext.asyncio import (
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def database_url(configured: str | None, data_dir: Path) -> str:
-    """``DATABASE_URL`` if set, else a SQLite file in the data directory."""
-    if configured:
-        return configured
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite+aiosqlite:///{(data_dir / 'bot.sqlite3').resolve()}"
-
-
 def make_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url, pool_pre_ping=True)
+    """An engine that never puts a statement's values (people's questions) into an error."""
+    if url.startswith("sqlite"):
+        Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

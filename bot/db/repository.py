@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import AdminEvent, AnswerShown, Feedback, Question, ServingVersion, User
-from index.answering.answerer import NOT_IN_DOCUMENTS
+from index import Reason
 
 
 def utcnow() -> datetime:
@@ -33,7 +33,7 @@ class QuestionRecord:
     chat_id: int
     text: str
     answered: bool
-    reason: str | None
+    reason: str | None  # an index.Reason code
     passage_ids: list[str]
     scores: list[float]
     latency_ms: float
@@ -277,7 +277,7 @@ class Repository:
                 .where(
                     Question.asked_at >= since,
                     Question.answered.is_(False),
-                    Question.reason == NOT_IN_DOCUMENTS,
+                    Question.reason == Reason.NOT_IN_DOCUMENTS.value,
                 )
                 .order_by(Question.asked_at)
                 .limit(limit)

@@ -47,6 +47,7 @@ class AdminGate(BaseMiddleware):
         recorder.submit(
             f"admin event {action}",
             lambda repo: repo.record_admin_event(user_id, action, allowed=allowed, detail=detail),
+            record={"user_id": user_id, "action": action, "allowed": allowed, "detail": detail},
         )
         if allowed:
             return await handler(event, data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from index.answering.answerer import Answer
+from index import Answer
 
 
 class AnswerCache:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
-from bot.texts import Texts, reason_key
-from index.answering.answerer import Answer, Source
+from bot.texts import Texts
+from index import Answer, Source
 
 TELEGRAM_LIMIT = 4096
 _PIECE = 3000  # plain characters per piece when one paragraph alone is too long
@@ -19,11 +19,7 @@ def answer_blocks(answer: Answer, texts: Texts) -> list[str]:
             f"<b>{escape(texts.answer_label)}</b>{escape(answer.answer)}",
             f"<i>{escape(texts.source_label)}{escape(answer.section or '')}</i>",
         ]
-    key = reason_key(answer.reason)
-    if key is not None:
-        head = escape(texts.cannot_ask + texts.reasons[key])
-    else:
-        head = escape(texts.not_answered)
+    head = escape(texts.refusal(answer.reason))
     topics = "\n".join(f"• {escape(t)}" for t in answer.suggestions)
     return [head, topics] if topics else [head]
 

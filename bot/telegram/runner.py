@@ -14,7 +14,7 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -22,22 +22,18 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
-from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeChat
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot.answers import AnswerService
-from bot.app import Core
-from bot.db.engine import database_url, make_engine, make_sessionmaker, migrate
-from bot.db.recorder import Recorder
+from bot.db.engine import migrate
 from bot.db.repository import Repository, utcnow
-from bot.reloads import Reloader
-from bot.serving import ServingIndex
 from bot.settings import Settings
-from bot.telegram.dispatcher import build_dispatcher
 from bot.telegram.middlewares import InFlight, RetryAfter
 from bot.texts import EN, ZH
+
+if TYPE_CHECKING:
+    from bot.app import Services
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,30 +50,23 @@ def make_bot(settings: Settings) -> Bot:
     )
 
 
-async def serve(core: Core) -> None:
-    settings = core.settings
-    url = database_url(
-        settings.database.url.get_secret_value() if settings.database.url else None,
-        settings.paths.data_dir,
-    )
-    engine = make_engine(url)
-    repository = Repository(make_sessionmaker(engine))
-    recorder = Recorder(repository)
+async def serve(services: Services, dispatcher: Dispatcher, bot: Bot) -> None:
+    """Run the dispatcher (polling or webhook) with the services' background work around it."""
+    settings = services.settings
+    recorder, serving, database = services.recorder, services.serving, services.database
     recorder.start()
     # Queued first: every write waits behind it, and it is retried while the database is down.
-    migrated = recorder.submit("schema migration", lambda _repo: migrate(engine))
+    migrated = recorder.submit("schema migration", lambda _repo: migrate(database.engine))
     cutoff = utcnow() - timedelta(days=settings.database.retention_days)
     recorder.submit("retention pruning", lambda repo: repo.prune(cutoff))
-    answers = AnswerService(core.answerer)
-    answers.start()
-    serving = ServingIndex(settings, core.encoder, core.version, answers)
-    recorder.submit("serving version", lambda repo: _announce(repo, serving.version_id))
-    reloader = Reloader(serving, recorder)
-    fsm_storage = _fsm_storage(settings)
-    dispatcher, in_flight = build_dispatcher(
-        settings, answers, recorder, reloader, fsm_storage=fsm_storage
+    services.answers.start()
+    version_id = serving.version_id
+    recorder.submit(
+        "serving version",
+        lambda repo: _announce(repo, version_id),
+        record={"version_id": version_id, "action": "start"},
     )
-    bot = make_bot(settings)
+    in_flight: InFlight = dispatcher["in_flight"]
     follower: asyncio.Task[None] | None = None
 
     async def on_startup(bot: Bot) -> None:
@@ -85,7 +74,7 @@ async def serve(core: Core) -> None:
         await _until_reachable(lambda: _set_commands(bot, settings), "setting the commands menu")
         me = await _until_reachable(bot.me, "getMe")
         follower = asyncio.create_task(
-            serving.follow(repository, settings.admin.version_poll_s, after=migrated),
+            serving.follow(database.repository, settings.admin.version_poll_s, after=migrated),
             name="version-follower",
         )
         log.info("serving Telegram as @%s (%s mode)", me.username, settings.telegram.mode)
@@ -103,15 +92,14 @@ async def serve(core: Core) -> None:
                 grace,
             )
         await recorder.stop(timeout=grace)
-        await answers.stop()
-        await engine.dispose()
+        await services.answers.stop()
         await dispatcher.storage.close()
         log.info("stopped; %d writes stored", recorder.stats.written)
 
     dispatcher.startup.register(on_startup)
     dispatcher.shutdown.register(on_shutdown)
     if settings.telegram.mode == "webhook":
-        await _serve_webhook(dispatcher, bot, settings, in_flight)
+        await _serve_webhook(dispatcher, bot, settings)
     else:
         await _until_reachable(
             lambda: bot.delete_webhook(drop_pending_updates=False), "deleteWebhook"
@@ -157,18 +145,7 @@ async def _announce(repository: Repository, version_id: str) -> None:
         await repository.record_switch(version_id, "start", actor)
 
 
-def _fsm_storage(settings: Settings) -> BaseStorage | None:
-    """Redis when REDIS_URL is set (shared by instances), else None (in memory)."""
-    if settings.telegram.redis_url is None:
-        return None
-    from aiogram.fsm.storage.redis import RedisStorage
-
-    return RedisStorage.from_url(settings.telegram.redis_url.get_secret_value())
-
-
-async def _serve_webhook(
-    dispatcher: Dispatcher, bot: Bot, settings: Settings, in_flight: InFlight
-) -> None:
+async def _serve_webhook(dispatcher: Dispatcher, bot: Bot, settings: Settings) -> None:
     telegram = settings.telegram
     secret = telegram.webhook_secret.get_secret_value() if telegram.webhook_secret else None
     app = web.Application()

@@ -1,45 +1,78 @@
-"""From a question to a grounded answer: validate, retrieve, decide whether the documents answer,
-and quote the one to three sentences that do (numbers and names verbatim), with their section.
+"""From questions to grounded answers: the one answering API faces call.
 
-No language model is involved: the answer is extractive, so it cannot state what the documents
-do not say.
+``Answerer.answer_many`` takes a batch of questions (encoded in one forward pass), refuses what
+cannot be searched with a reason *code*, retrieves, decides whether the documents answer, and
+quotes the sentences that do. Every ``Answer`` carries what a face needs: the index version that
+answered, the reason code, and sources with their passage ids and scores.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import unicodedata
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
 
-import numpy as np
-
-from index.answering.retrieval import HybridRetriever, Retrieval, weighted_coverage
+from index.answering.abstention import AbstentionModel, abstention_features
+from index.answering.extraction import SentenceExtractor
+from index.answering.retrieval import HybridRetriever, Retrieval, RetrievalParams
 from index.ingest.chunking import Chunk
-from index.text import has_number, jieba_analyse, meaningful_chars, split_clauses, tokenize
+from index.model.encoder import Encoder
+from index.settings import CoreSettings
+from index.store.version_folder import IndexVersion
+from index.text import jieba_analyse, meaningful_chars
 
 MAX_QUESTION_CHARS = 1000
-ABSTENTION_MODEL = Path(__file__).with_name("abstention_model.json")
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
-_ANSWER_SENTENCES = 3
-_SENTENCE_MARGIN = 0.04
-_LONG_QUOTE_CHARS = 120
 
 
-# The reason given when the documents hold no answer (as opposed to an unaskable question).
-NOT_IN_DOCUMENTS = "the documents do not answer this question"
+class Reason(StrEnum):
+    """Why a question was not answered: a stable code that faces render into words and storage
+    keeps (``python -m bot ask --json`` prints it as ``"reason"``)."""
+
+    EMPTY = "empty"  # nothing but whitespace or invisible characters
+    TOO_LONG = "too_long"  # over MAX_QUESTION_CHARS characters
+    UNSEARCHABLE = "unsearchable"  # no letters, digits or ideographs (only symbols or emoji)
+    NOT_IN_DOCUMENTS = "not_in_documents"  # searched; the documents do not answer it
+
+    @property
+    def message(self) -> str:
+        """The reason as an English sentence (for logs and the JSON contract's "message")."""
+        return _MESSAGES[self]
+
+
+_MESSAGES = {
+    Reason.EMPTY: "the question is empty",
+    Reason.TOO_LONG: (
+        f"the question is too long (the limit is {MAX_QUESTION_CHARS} characters); "
+        "please ask one short question"
+    ),
+    Reason.UNSEARCHABLE: "the question has no words to search for (only symbols or emoji)",
+    Reason.NOT_IN_DOCUMENTS: "the documents do not answer this question",
+}
 
 
 @dataclass(frozen=True)
 class Source:
-    text: str
+    """A passage shown with an answer: its id in the index version, its document and place."""
+
+    passage_id: str
+    document_id: str
+    document: str  # the document's title
     section: str
-    score: float
-    chunk_id: str
-    doc_id: str
+    text: str
     kind: str
+    score: float
+
+    @classmethod
+    def of(cls, chunk: Chunk, score: float) -> Source:
+        return cls(
+            chunk.chunk_id, chunk.doc_id, chunk.doc_title, chunk.section, chunk.text, chunk.kind,
+            score,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,14 +82,14 @@ class Answer:
     answer: str
     section: str | None
     sources: tuple[Source, ...]
-    reason: str | None = None
+    version: str  # the index version that answered
+    reason: Reason | None = None
     suggestions: tuple[str, ...] = ()
     latency_ms: float = 0.0
-    confidence: float = 0.0
 
     def to_json(self) -> dict[str, object]:
         """The command-line contract's object (``python -m bot ask --json``)."""
-        return {
+        data: dict[str, object] = {
             "question": self.question,
             "answered": self.answered,
             "answer": self.answer,
@@ -65,55 +98,12 @@ class Answer:
                 for s in self.sources
             ],
             "latency_ms": round(self.latency_ms, 3),
-            **({"reason": self.reason} if self.reason else {}),
+            "version": self.version,
         }
-
-
-@dataclass(frozen=True)
-class AbstentionModel:
-    """Logistic model over question-relative features (``python -m index calibrate``)."""
-
-    features: tuple[str, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    weights: tuple[float, ...]
-    bias: float
-    threshold: float
-    provenance: dict[str, object] = field(default_factory=dict)
-
-    def margin(self, values: dict[str, float]) -> float:
-        """Positive: the documents answer; negative: abstain."""
-        x = np.array([values[name] for name in self.features])
-        z = (x - np.array(self.mean)) / np.array(self.scale)
-        return float(z @ np.array(self.weights) + self.bias - self.threshold)
-
-    @classmethod
-    def load(cls, path: Path = ABSTENTION_MODEL) -> AbstentionModel:
-        data = json.loads(path.read_text("utf-8"))
-        return cls(
-            features=tuple(data["features"]),
-            mean=tuple(data["mean"]),
-            scale=tuple(data["scale"]),
-            weights=tuple(data["weights"]),
-            bias=float(data["bias"]),
-            threshold=float(data["threshold"]),
-            provenance=dict(data.get("provenance", {})),
-        )
-
-
-def abstention_features(retrieval: Retrieval, retriever: HybridRetriever) -> dict[str, float]:
-    """The calibrated features: how much the best sentence and passage stand out for this
-    question, and how much of its (IDF-weighted) wording the three passages nearest in meaning
-    contain. (Measured: the fused top three let BM25 pull in passages that share only common
-    words such as 工会, which blurs the feature.)"""
-    near_words: set[str] = set()
-    for row in retrieval.dense_top:
-        near_words |= retriever.chunk_words[row]
-    return {
-        "sentence_peak": retrieval.sentence_peak,
-        "dense_peak": retrieval.dense_peak,
-        "near3_weighted_coverage": weighted_coverage(retrieval.words, near_words),
-    }
+        if self.reason is not None:
+            data["reason"] = self.reason.value
+            data["message"] = self.reason.message
+        return data
 
 
 def clean_question(raw: str) -> str:
@@ -123,130 +113,122 @@ def clean_question(raw: str) -> str:
     return " ".join(text.split())
 
 
+def check_question(question: str) -> tuple[str, Reason | None]:
+    """(the cleaned question, the reason it cannot be searched, or None)."""
+    if len(question) > MAX_QUESTION_CHARS:
+        return "", Reason.TOO_LONG
+    cleaned = clean_question(question)
+    if not cleaned:
+        return "", Reason.EMPTY
+    if meaningful_chars(cleaned) == 0:
+        return "", Reason.UNSEARCHABLE
+    return cleaned, None
+
+
+class QuestionAnswerer(Protocol):
+    """What faces use to answer: :class:`Answerer` over a loaded version, or a small stand-in
+    in tests."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def documents(self) -> int: ...
+
+    def answer_many(self, questions: Sequence[str], k: int = 5) -> list[Answer]: ...
+
+    def sources(
+        self, passage_ids: Sequence[str], scores: Sequence[float]
+    ) -> tuple[Source, ...]: ...
+
+
 class Answerer:
     """Answers questions from one loaded index version."""
 
     def __init__(self, retriever: HybridRetriever, abstention: AbstentionModel):
-        self.retriever = retriever
-        self.abstention = abstention
-        self._sentence_start = np.concatenate(
-            [[0], np.cumsum([len(c.sentences) for c in retriever.version.chunks])]
-        )
-        self.topics = _topics(retriever.version.chunks)
-
-    @property
-    def version_id(self) -> str:
-        return self.retriever.version.version_id
+        self._retriever = retriever
+        self._abstention = abstention
+        self._extractor = SentenceExtractor(retriever)
+        version = retriever.version
+        self._chunks = {c.chunk_id: c for c in version.chunks}
+        self.version = version.version_id
+        self.documents = len(version.manifest.documents)
+        self.suggestions = _topics(version.chunks)
 
     def answer(self, question: str, k: int = 5) -> Answer:
-        started = time.perf_counter()
-        cleaned, refusal = self.check(question)
-        if refusal is not None:
-            return self.refused(question, refusal, started)
-        retrieval = self.retriever.retrieve(cleaned, k)
-        return self.answer_retrieved(question, retrieval, started)
+        return self.answer_many([question], k)[0]
 
-    def answer_retrieved(self, question: str, retrieval: Retrieval, started: float) -> Answer:
-        """Decide and extract, given retrieval already done (possibly batched elsewhere)."""
-        sources = tuple(
-            Source(
-                p.chunk.text,
-                p.chunk.section,
-                p.score,
-                p.chunk.chunk_id,
-                p.chunk.doc_id,
-                p.chunk.kind,
-            )
-            for p in retrieval.passages
+    def answer_many(self, questions: Sequence[str], k: int = 5) -> list[Answer]:
+        """Answer a batch: the searchable questions are encoded in one forward pass."""
+        started = time.perf_counter()
+        checked = [check_question(q) for q in questions]
+        askable = [i for i, (_, reason) in enumerate(checked) if reason is None]
+        vectors = self._retriever.encoder.encode_queries([checked[i][0] for i in askable])
+        answers: list[Answer | None] = [None] * len(questions)
+        for row, i in enumerate(askable):
+            retrieval = self._retriever.retrieve_encoded(checked[i][0], vectors[row], k)
+            answers[i] = self._decide(questions[i], retrieval, started)
+        for i, (_, reason) in enumerate(checked):
+            if reason is not None:
+                answers[i] = self._not_answered(questions[i], reason, (), started)
+        return [a for a in answers if a is not None]
+
+    def sources(self, passage_ids: Sequence[str], scores: Sequence[float]) -> tuple[Source, ...]:
+        """The stored sources of an earlier answer, each with its own score; passages this
+        version no longer has are left out (never shifting a score onto another passage)."""
+        if len(passage_ids) != len(scores):
+            raise ValueError(f"{len(passage_ids)} passage ids but {len(scores)} scores")
+        return tuple(
+            Source.of(self._chunks[passage_id], float(score))
+            for passage_id, score in zip(passage_ids, scores, strict=True)
+            if passage_id in self._chunks
         )
-        margin = self.abstention.margin(abstention_features(retrieval, self.retriever))
+
+    def _decide(self, question: str, retrieval: Retrieval, started: float) -> Answer:
+        sources = tuple(Source.of(p.chunk, p.score) for p in retrieval.passages)
+        margin = self._abstention.margin(abstention_features(retrieval, self._retriever))
         if margin < 0 or not retrieval.passages:
-            return Answer(
-                question=question,
-                answered=False,
-                answer="",
-                section=None,
-                sources=sources,
-                reason=NOT_IN_DOCUMENTS,
-                suggestions=self.topics,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                confidence=margin,
-            )
-        text, section = self._extract(retrieval)
+            return self._not_answered(question, Reason.NOT_IN_DOCUMENTS, sources, started)
+        text, section = self._extractor.extract(retrieval)
         return Answer(
             question=question,
             answered=True,
             answer=text,
             section=section,
             sources=sources,
+            version=self.version,
             latency_ms=(time.perf_counter() - started) * 1000,
-            confidence=margin,
         )
 
-    def check(self, question: str) -> tuple[str, str | None]:
-        """(cleaned question, reason it cannot be answered or None)."""
-        if len(question) > MAX_QUESTION_CHARS:
-            return "", (
-                f"the question is too long ({len(question)} characters; the limit is "
-                f"{MAX_QUESTION_CHARS}); please ask one short question"
-            )
-        cleaned = clean_question(question)
-        if not cleaned:
-            return "", "the question is empty"
-        if meaningful_chars(cleaned) == 0:
-            return "", "the question has no words to search for (only symbols or emoji)"
-        return cleaned, None
-
-    def refused(self, question: str, reason: str, started: float) -> Answer:
+    def _not_answered(
+        self, question: str, reason: Reason, sources: tuple[Source, ...], started: float
+    ) -> Answer:
         return Answer(
             question=question,
             answered=False,
             answer="",
             section=None,
-            sources=(),
+            sources=sources,
+            version=self.version,
             reason=reason,
-            suggestions=self.topics,
+            suggestions=self.suggestions,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
-    def _extract(self, retrieval: Retrieval) -> tuple[str, str]:
-        """The best sentences of the top passages, scored by meaning, wording and answer type."""
-        candidates: list[tuple[float, int, int, str, Chunk]] = []
-        for rank, passage in enumerate(retrieval.passages[:3]):
-            row = self.retriever.row_of[passage.chunk.chunk_id]
-            start = int(self._sentence_start[row])
-            sims = (
-                self.retriever.version.sentence_vectors[
-                    start : start + len(passage.chunk.sentences)
-                ]
-                @ retrieval.query_vector
-            )
-            for i, sentence in enumerate(passage.chunk.sentences):
-                words = self.retriever.sentence_words[start + i]
-                score = float(sims[i]) + 0.5 * weighted_coverage(retrieval.words, words)
-                if retrieval.quantity and has_number(sentence):
-                    score += 0.03
-                score -= 0.01 * rank  # ties go to the better passage
-                candidates.append((score, row, i, sentence, passage.chunk))
-        candidates.sort(key=lambda c: -c[0])
-        best = candidates[0]
-        chosen = [c for c in candidates if c[4] is best[4] and best[0] - c[0] <= _SENTENCE_MARGIN]
-        chosen = sorted(chosen[:_ANSWER_SENTENCES], key=lambda c: c[2])
-        return _trim("".join(c[3] for c in chosen), retrieval), best[4].section
+
+def open_answerer(settings: CoreSettings, encoder: Encoder, version: IndexVersion) -> Answerer:
+    """The answerer for a loaded version, with the configured retrieval and abstention."""
+    return Answerer(open_retriever(settings, encoder, version), AbstentionModel.load())
 
 
-def _trim(text: str, retrieval: Retrieval) -> str:
-    """A long quote keeps only its clause that best matches the question's words."""
-    clauses = split_clauses(text)
-    if len(text) <= _LONG_QUOTE_CHARS or len(clauses) < 2:
-        return text
-
-    def score(clause: str) -> float:
-        number = retrieval.quantity and has_number(clause)
-        return weighted_coverage(retrieval.words, set(tokenize(clause))) + 0.1 * number
-
-    best = max(clauses, key=score)
-    return best.rstrip(";").strip()
+def open_retriever(
+    settings: CoreSettings, encoder: Encoder, version: IndexVersion
+) -> HybridRetriever:
+    params = RetrievalParams(
+        lexical_weight=settings.retrieval.lexical_weight,
+        quantity_penalty=settings.retrieval.quantity_penalty,
+    )
+    return HybridRetriever(version, encoder, params)
 
 
 def _topics(chunks: list[Chunk], per_section: int = 4) -> tuple[str, ...]:

@@ -15,13 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.answering.answerer import (
-    ABSTENTION_MODEL,
-    AbstentionModel,
-    Answerer,
-    abstention_features,
-    clean_question,
-)
+from index.answering.abstention import ABSTENTION_MODEL, AbstentionModel, abstention_features
+from index.answering.answerer import QuestionAnswerer, clean_question
 from index.answering.retrieval import HybridRetriever
 
 UNANSWERABLE = "unanswerable"
@@ -56,10 +51,10 @@ def load_questions(path: Path) -> list[Question]:
     return questions
 
 
-def evaluate(answerer: Answerer, questions: list[Question], k: int = 5) -> list[Outcome]:
+def evaluate(answerer: QuestionAnswerer, questions: list[Question], k: int = 5) -> list[Outcome]:
     outcomes = []
-    for q in questions:
-        answer = answerer.answer(q.question, k=k)
+    answers = answerer.answer_many([q.question for q in questions], k)
+    for q, answer in zip(questions, answers, strict=True):
         rank = next(
             (i + 1 for i, s in enumerate(answer.sources) if any(a in s.text for a in q.answers)),
             None,

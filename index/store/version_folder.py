@@ -39,7 +39,7 @@ BM25_DIR = "bm25"
 _ENCODE_BATCH = 16
 
 # Called as (stage, done, total) while a version is built, e.g. ("passages", 3, 12).
-Progress = Callable[[str, int, int], None]
+BuildProgress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,6 @@ class Manifest:
     build_seconds: float
     documents: list[dict[str, Any]]  # doc_id, title, sha256, sections
     chunking: dict[str, int]  # chunker_version, max_chars
-
-    @property
-    def sections(self) -> list[str]:
-        return [section for d in self.documents for section in d.get("sections", [])]
 
 
 def corpus_hash(documents: Sequence[Document]) -> str:
@@ -95,7 +91,7 @@ def build_version(
     approximate_above: int,
     chunking: dict[str, int],
     progress: bool = True,
-    on_progress: Progress | None = None,
+    on_progress: BuildProgress | None = None,
 ) -> None:
     """Write a complete version into the empty ``folder``; the manifest goes last."""
     bm25s = _bm25s()
@@ -184,6 +180,18 @@ def load_version(folder: Path, encoder: Encoder) -> IndexVersion:
     return IndexVersion(folder, manifest, chunks, dense, sentence_vectors, owner, bm25)
 
 
+def passages_per_document(folder: Path) -> dict[str, int]:
+    """Passages of each document in a version folder (read from its chunk list)."""
+    counts: dict[str, int] = {}
+    try:
+        for line in _lines(folder / CHUNKS):
+            doc_id = str(json.loads(line)["doc_id"])
+            counts[doc_id] = counts.get(doc_id, 0) + 1
+    except (OSError, ValueError, KeyError) as exc:
+        raise IndexFormatError(f"index {folder.name} is damaged: {exc}") from exc
+    return counts
+
+
 def read_manifest(folder: Path) -> Manifest:
     path = folder / MANIFEST
     try:
@@ -200,7 +208,9 @@ def read_manifest(folder: Path) -> Manifest:
     return manifest
 
 
-def _encode(texts: list[str], encode: Any, what: str, progress: bool, report: Progress) -> Vectors:
+def _encode(
+    texts: list[str], encode: Any, what: str, progress: bool, report: BuildProgress
+) -> Vectors:
     batches = [texts[i : i + _ENCODE_BATCH] for i in range(0, len(texts), _ENCODE_BATCH)]
     parts = []
     for done, batch in enumerate(

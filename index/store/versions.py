@@ -24,17 +24,19 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from index.errors import IndexFormatError, IndexNotReadyError, ReloadInProgressError
-from index.ingest.chunking import CHUNKER_VERSION, Chunk, chunk_documents
-from index.ingest.documents import Document, load_corpus
+from index.errors import IndexNotReadyError, ReloadInProgressError
+from index.ingest.chunking import Chunk
+from index.ingest.documents import Document
 from index.model.encoder import Encoder
+from index.settings import CoreSettings
 from index.store.version_folder import (
+    BuildProgress,
     IndexVersion,
     Manifest,
-    Progress,
     build_version,
     corpus_hash,
     load_version,
+    passages_per_document,
     read_manifest,
 )
 
@@ -82,6 +84,10 @@ class VersionStore:
     def manifest(self, version_id: str) -> Manifest:
         return read_manifest(self.root / version_id)
 
+    def passages_per_document(self, version_id: str) -> dict[str, int]:
+        """How many passages of each document the version holds."""
+        return passages_per_document(self.root / version_id)
+
     def previous(self, version_id: str | None = None) -> str | None:
         """The newest complete version older than ``version_id`` (default: the current one)."""
         version_id = version_id or self.current_id()
@@ -113,7 +119,7 @@ class VersionStore:
         approximate_above: int,
         chunking: dict[str, int],
         progress: bool = True,
-        on_progress: Progress | None = None,
+        on_progress: BuildProgress | None = None,
     ) -> str:
         """Build a new complete version (not yet current) and return its id."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -170,55 +176,6 @@ class VersionStore:
             log.info("a build is running in another process; leaving its staging folder")
 
 
-def build_from_corpus(
-    store: VersionStore,
-    corpus_dir: Path,
-    encoder: Encoder,
-    *,
-    max_chars: int,
-    approximate_above: int,
-    progress: bool = True,
-) -> str:
-    """Read, chunk and index the corpus folder into a new version; return its id."""
-    return build_from_documents(
-        store,
-        load_corpus(corpus_dir),
-        encoder,
-        max_chars=max_chars,
-        approximate_above=approximate_above,
-        progress=progress,
-    )
-
-
-def build_from_documents(
-    store: VersionStore,
-    documents: Sequence[Document],
-    encoder: Encoder,
-    *,
-    max_chars: int,
-    approximate_above: int,
-    progress: bool = True,
-    on_progress: Progress | None = None,
-) -> str:
-    """Chunk and index already-read documents into a new version; return its id."""
-    chunks = chunk_documents(
-        documents,
-        max_chars=max_chars,
-        max_tokens=encoder.max_tokens,
-        count_tokens=encoder.count_tokens,
-    )
-    if not chunks:
-        raise IndexFormatError("the corpus produced no passages")
-    return store.build(
-        documents,
-        chunks,
-        encoder,
-        approximate_above=approximate_above,
-        chunking=chunking_params(max_chars),
-        progress=progress,
-        on_progress=on_progress,
-    )
-
-
-def chunking_params(max_chars: int) -> dict[str, int]:
-    return {"chunker_version": CHUNKER_VERSION, "max_chars": max_chars}
+def version_store(settings: CoreSettings) -> VersionStore:
+    """The configured data folder's versions."""
+    return VersionStore(settings.paths.data_dir / "index", keep=settings.index.keep_versions)

@@ -1,8 +1,9 @@
-"""Routers, one per feature; ``build_router`` fixes their order (most specific first)."""
+"""Routers, one per feature; ``build_router`` assembles new ones in a fixed order (most
+specific first), so every dispatcher gets its own."""
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import BaseMiddleware, Router
 
 from bot.telegram.handlers import (
     admin_docs,
@@ -17,18 +18,19 @@ from bot.telegram.handlers import (
 )
 
 
-def build_router(*, throttling: object) -> Router:
+def build_router(*, throttling: BaseMiddleware) -> Router:
     root = Router(name="root")
-    questions.router.message.middleware(throttling)  # type: ignore[arg-type]
+    asking = questions.router()
+    asking.message.middleware(throttling)
     root.include_routers(
-        errors.router,
-        start.router,
-        privacy.router,
-        feedback.router,
-        admin_index.router,
-        admin_docs.router,
-        admin_stats.router,
-        questions.router,
-        fallback.router,
+        errors.router(),
+        start.router(),
+        privacy.router(),
+        feedback.router(),
+        admin_index.router(),
+        admin_docs.router(),
+        admin_stats.router(),
+        asking,
+        fallback.router(),
     )
     return root

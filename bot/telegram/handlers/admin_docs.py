@@ -12,23 +12,16 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.reloads import Reloader
+from bot.serving import ServingIndex
 from bot.settings import Settings
 from bot.telegram.admin_gate import AdminGate
 from bot.telegram.formatting import split_messages
 from bot.telegram.handlers.admin_index import reload_button
 from bot.texts import AdminTexts, Texts
-from index.errors import DocumentError
-from index.ingest.formats import kind_of
-from index.ingest.uploads import remove_document, store_document
-from index.store.lifecycle import corpus_changes
-
-router = Router(name="admin_docs")
-router.message.middleware(AdminGate())
+from index import DocumentError, corpus_changes, kind_of, remove_document, store_document
 
 
 # Files in groups are conversation, not uploads: only a private chat's files are handled here.
-@router.message(F.document, F.chat.type == ChatType.PRIVATE)
 async def on_document(message: Message, bot: Bot, texts: Texts, settings: Settings) -> None:
     admin = texts.admin
     document = message.document
@@ -85,10 +78,11 @@ async def _download(bot: Bot, file_id: str, limit: int) -> bytes:
     return buffer.getvalue()
 
 
-@router.message(Command("docs"))
-async def on_docs(message: Message, texts: Texts, settings: Settings, reloader: Reloader) -> None:
+async def on_docs(
+    message: Message, texts: Texts, settings: Settings, serving: ServingIndex
+) -> None:
     admin = texts.admin
-    changes = await asyncio.to_thread(corpus_changes, settings, reloader.serving.version.manifest)
+    changes = await asyncio.to_thread(corpus_changes, settings, serving.version_id)
     if not changes.files and not changes.removed:
         await message.answer(admin.docs_empty, parse_mode=None)
         return
@@ -107,7 +101,6 @@ async def on_docs(message: Message, texts: Texts, settings: Settings, reloader: 
         await message.answer(part, parse_mode=None)
 
 
-@router.message(Command("remove"))
 async def on_remove(
     message: Message, command: CommandObject, texts: Texts, settings: Settings
 ) -> None:
@@ -150,3 +143,13 @@ def _size(size: int) -> str:
     if size >= 2**20:
         return f"{size / 2**20:.1f} MB"
     return f"{max(size, 1) / 1024:.0f} KB" if size >= 1024 else f"{size} B"
+
+
+def router() -> Router:
+    """This feature's handlers, on a new router (one per dispatcher)."""
+    r = Router(name="admin_docs")
+    r.message.middleware(AdminGate())
+    r.message.register(on_document, F.document, F.chat.type == ChatType.PRIVATE)
+    r.message.register(on_docs, Command("docs"))
+    r.message.register(on_remove, Command("remove"))
+    return r

@@ -12,16 +12,13 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.db.recorder import Recorder
-from bot.reloads import Progress, Reloader
+from bot.reloads import Reloader, ReloadProgress
+from bot.serving import ServingIndex
 from bot.settings import Settings
 from bot.telegram.admin_gate import AdminAction, AdminGate
 from bot.texts import AdminTexts, Texts
-from index.errors import IndexCoreError
-from index.store.lifecycle import SwitchResult, serving_status
+from index import IndexCoreError, SwitchResult, serving_status
 
-router = Router(name="admin_index")
-router.message.middleware(AdminGate())
-router.callback_query.middleware(AdminGate())
 _EDIT_EVERY_S = 1.0
 
 
@@ -32,12 +29,10 @@ def reload_button(texts: Texts) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[button]])
 
 
-@router.message(Command("reload"))
 async def on_reload(message: Message, texts: Texts, reloader: Reloader, recorder: Recorder) -> None:
     await _reload(message, texts, reloader, recorder, actor_id=_sender(message))
 
 
-@router.callback_query(AdminAction.filter(F.action == "reload"))
 async def on_reload_button(
     query: CallbackQuery, texts: Texts, reloader: Reloader, recorder: Recorder
 ) -> None:
@@ -57,7 +52,7 @@ async def _reload(
     except IndexCoreError as exc:
         reason = str(exc)
         await status.edit_text(
-            admin.reload_failed.format(serving=reloader.serving.version_id, reason=reason),
+            admin.reload_failed.format(serving=reloader.serving_version, reason=reason),
             parse_mode=None,
         )
         _audit(recorder, actor_id, "reload:failed", reason)
@@ -86,7 +81,7 @@ class _ProgressMessage:
         self.shown = ""
         self.last = 0.0
 
-    async def show(self, progress: Progress) -> None:
+    async def show(self, progress: ReloadProgress) -> None:
         stage = self.admin.stages.get(progress.stage, progress.stage)
         text = self.admin.reload_progress.format(
             stage=stage.format(done=progress.done, total=progress.total)
@@ -99,7 +94,6 @@ class _ProgressMessage:
             await self.message.edit_text(text, parse_mode=None)
 
 
-@router.message(Command("rollback"))
 async def on_rollback(
     message: Message,
     command: CommandObject,
@@ -113,7 +107,7 @@ async def on_rollback(
         result = await reloader.rollback(f"telegram:{_sender(message)}", target)
     except IndexCoreError as exc:
         await message.answer(
-            admin.rollback_failed.format(serving=reloader.serving.version_id, reason=str(exc)),
+            admin.rollback_failed.format(serving=reloader.serving_version, reason=str(exc)),
             parse_mode=None,
         )
         return
@@ -131,10 +125,11 @@ async def on_rollback(
     )
 
 
-@router.message(Command("status"))
-async def on_status(message: Message, texts: Texts, reloader: Reloader, settings: Settings) -> None:
+async def on_status(
+    message: Message, texts: Texts, serving: ServingIndex, settings: Settings
+) -> None:
     admin = texts.admin
-    status = await asyncio.to_thread(serving_status, settings, reloader.serving.version)
+    status = await asyncio.to_thread(serving_status, settings, serving.version_id)
     documents = "\n".join(
         admin.status_document.format(title=d.title, name=d.doc_id, chunks=d.chunks)
         for d in status.documents
@@ -167,4 +162,17 @@ def _audit(recorder: Recorder, user_id: int, action: str, detail: str) -> None:
     recorder.submit(
         f"admin event {action}",
         lambda repo: repo.record_admin_event(user_id, action, allowed=True, detail=detail[:500]),
+        record={"user_id": user_id, "action": action, "detail": detail[:500]},
     )
+
+
+def router() -> Router:
+    """This feature's handlers, on a new router (one per dispatcher)."""
+    r = Router(name="admin_index")
+    r.message.middleware(AdminGate())
+    r.callback_query.middleware(AdminGate())
+    r.message.register(on_reload, Command("reload"))
+    r.callback_query.register(on_reload_button, AdminAction.filter(F.action == "reload"))
+    r.message.register(on_rollback, Command("rollback"))
+    r.message.register(on_status, Command("status"))
+    return r

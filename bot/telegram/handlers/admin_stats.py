@@ -15,13 +15,10 @@ from bot.telegram.admin_gate import AdminGate
 from bot.texts import Texts
 from bot.usage_report import unanswered_csv, usage_chart
 
-router = Router(name="admin_stats")
-router.message.middleware(AdminGate())
 STATS_DAYS = 30
 _TOP_CHARS = 60
 
 
-@router.message(Command("stats"))
 async def on_stats(message: Message, texts: Texts, repository: Repository) -> None:
     admin = texts.admin
     stats = await repository.usage(utcnow() - timedelta(days=STATS_DAYS))
@@ -48,7 +45,6 @@ async def on_stats(message: Message, texts: Texts, repository: Repository) -> No
         await message.answer(admin.stats_top.format(lines=lines), parse_mode=None)
 
 
-@router.message(Command("export"))
 async def on_export(
     message: Message, texts: Texts, repository: Repository, settings: Settings
 ) -> None:
@@ -64,3 +60,12 @@ async def on_export(
         caption=admin.export_caption.format(days=days, count=len(questions)),
         parse_mode=None,
     )
+
+
+def router() -> Router:
+    """This feature's handlers, on a new router (one per dispatcher)."""
+    r = Router(name="admin_stats")
+    r.message.middleware(AdminGate())
+    r.message.register(on_stats, Command("stats"))
+    r.message.register(on_export, Command("export"))
+    return r

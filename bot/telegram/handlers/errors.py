@@ -10,11 +10,9 @@ from aiogram.types import ErrorEvent
 
 from bot.texts import ZH, texts_for
 
-router = Router(name="errors")
 log = logging.getLogger(__name__)
 
 
-@router.errors()
 async def on_error(event: ErrorEvent) -> bool:
     log.error(
         "update %s failed: %r", event.update.update_id, event.exception, exc_info=event.exception
@@ -31,3 +29,10 @@ async def on_error(event: ErrorEvent) -> bool:
     except TelegramAPIError as exc:
         log.error("could not tell the user about the failure: %r", exc)
     return True
+
+
+def router() -> Router:
+    """This feature's handlers, on a new router (one per dispatcher)."""
+    r = Router(name="errors")
+    r.errors.register(on_error)
+    return r

@@ -13,11 +13,9 @@ from aiogram.types import CallbackQuery, Message
 from bot.telegram.filters import replies_to_bot
 from bot.texts import ZH, Texts
 
-router = Router(name="fallback")
 log = logging.getLogger(__name__)
 
 
-@router.message(F.text.startswith("/"))
 async def on_unknown_command(message: Message, texts: Texts, bot: Bot) -> None:
     command = (message.text or "").split()[0]
     me = await bot.me()
@@ -30,7 +28,6 @@ async def on_unknown_command(message: Message, texts: Texts, bot: Bot) -> None:
     await message.answer(texts.unknown_command, parse_mode=None)
 
 
-@router.message()
 async def on_other_message(message: Message, texts: Texts, bot: Bot) -> None:
     """Photos, stickers, voice, files, locations...: only text questions are understood."""
     if message.chat.type != ChatType.PRIVATE:
@@ -40,7 +37,6 @@ async def on_other_message(message: Message, texts: Texts, bot: Bot) -> None:
     await message.answer(texts.non_text, parse_mode=None)
 
 
-@router.channel_post()
 async def on_channel_post(message: Message) -> None:
     try:
         await message.answer(ZH.channel, parse_mode=None)
@@ -48,7 +44,16 @@ async def on_channel_post(message: Message) -> None:
         log.info("cannot reply in channel %s: %r", message.chat.id, exc)
 
 
-@router.callback_query()
 async def on_unknown_button(query: CallbackQuery, texts: Texts) -> None:
     log.info("unrecognised button data %r from %s", query.data, query.from_user.id)
     await query.answer(texts.expired)
+
+
+def router() -> Router:
+    """This feature's handlers, on a new router (one per dispatcher)."""
+    r = Router(name="fallback")
+    r.message.register(on_unknown_command, F.text.startswith("/"))
+    r.message.register(on_other_message)
+    r.channel_post.register(on_channel_post)
+    r.callback_query.register(on_unknown_button)
+    return r

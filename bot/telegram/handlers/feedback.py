@@ -10,15 +10,14 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ForceReply, Message
 
-from bot.answers import AnswerService
-from bot.db.recorder import Recorder
+from bot.db.recorder import SET_ASIDE, Recorder
+from bot.serving import ServingIndex
 from bot.telegram.answer_cache import AnswerCache
 from bot.telegram.callbacks import ShowSources, Vote, valid_question_id
 from bot.telegram.formatting import source_blocks, split_messages
 from bot.texts import Texts
-from index.answering.answerer import Source
+from index import Source
 
-router = Router(name="feedback")
 COMMENT_MAX_CHARS = 1000
 _LOOKUP_TIMEOUT_S = 3.0
 
@@ -27,7 +26,6 @@ class Comment(StatesGroup):
     waiting = State()
 
 
-@router.callback_query(Vote.filter())
 async def on_vote(
     query: CallbackQuery,
     callback_data: Vote,
@@ -44,6 +42,7 @@ async def on_vote(
     stored = recorder.submit(
         f"vote on {question_id}",
         lambda repo: repo.record_vote(question_id, query.from_user.id, vote),
+        record={"question_id": question_id, "user_id": query.from_user.id, "vote": vote},
     )
     if cache.get(question_id) is None and not await _known(stored):
         await query.answer(texts.expired)
@@ -52,18 +51,25 @@ async def on_vote(
         await query.answer(texts.thanks)
         return
     await query.answer()
+    # The state is saved before the prompt goes out, so a reply to the prompt always finds it.
+    await state.set_state(Comment.waiting)
+    await state.set_data({"question_id": question_id})
     prompt = await query.message.answer(
         texts.ask_comment, reply_markup=ForceReply(selective=True), parse_mode=None
     )
-    await state.set_state(Comment.waiting)
-    await state.update_data(question_id=question_id, prompt_id=prompt.message_id)
+    await state.update_data(prompt_id=prompt.message_id)
 
 
-@router.message(Comment.waiting, F.text)
 async def on_comment(message: Message, texts: Texts, recorder: Recorder, state: FSMContext) -> None:
     data = await state.get_data()
     replied = message.reply_to_message
-    if replied is None or replied.message_id != data.get("prompt_id") or message.from_user is None:
+    prompt_id = data.get("prompt_id")  # None: the reply overtook the prompt's own bookkeeping
+    if (
+        replied is None
+        or message.from_user is None
+        or (prompt_id is not None and replied.message_id != prompt_id)
+        or (prompt_id is None and not (replied.from_user and replied.from_user.is_bot))
+    ):
         await state.clear()
         raise SkipHandler  # not a comment: a new question, handled by the next router
     await state.clear()
@@ -72,20 +78,20 @@ async def on_comment(message: Message, texts: Texts, recorder: Recorder, state: 
     recorder.submit(
         f"comment on {question_id}",
         lambda repo: repo.record_comment(question_id, user_id, comment),
+        record={"question_id": question_id, "user_id": user_id, "comment": comment},
     )
     await message.reply(texts.comment_saved, parse_mode=None)
 
 
-@router.callback_query(ShowSources.filter())
 async def on_sources(
     query: CallbackQuery,
     callback_data: ShowSources,
     texts: Texts,
     cache: AnswerCache,
     recorder: Recorder,
-    answers: AnswerService,
+    serving: ServingIndex,
 ) -> None:
-    sources = await _sources(callback_data.q, cache, recorder, answers)
+    sources = await _sources(callback_data.q, cache, recorder, serving)
     if not sources or query.message is None:
         await query.answer(texts.expired)
         return
@@ -95,7 +101,7 @@ async def on_sources(
 
 
 async def _sources(
-    question_id: str, cache: AnswerCache, recorder: Recorder, answers: AnswerService
+    question_id: str, cache: AnswerCache, recorder: Recorder, serving: ServingIndex
 ) -> tuple[Source, ...]:
     if not valid_question_id(question_id):
         return ()
@@ -108,23 +114,24 @@ async def _sources(
         row = await asyncio.wait_for(asyncio.shield(stored), _LOOKUP_TIMEOUT_S)
     except TimeoutError:
         return ()
-    if row is None:
+    if row is None or row is SET_ASIDE:
         return ()
-    retriever = answers.answerer.retriever
-    chunks = [
-        retriever.version.chunks[retriever.row_of[i]]
-        for i in row.passage_ids
-        if i in retriever.row_of
-    ]
-    return tuple(
-        Source(c.text, c.section, float(score), c.chunk_id, c.doc_id, c.kind)
-        for c, score in zip(chunks, row.scores, strict=False)
-    )
+    return serving.answerer.sources(row.passage_ids, row.scores)
 
 
 async def _known(stored: asyncio.Future[object]) -> bool:
     """Whether the vote found its question (waits briefly; storage may be slow or down)."""
     try:
-        return bool(await asyncio.wait_for(asyncio.shield(stored), _LOOKUP_TIMEOUT_S))
+        found = await asyncio.wait_for(asyncio.shield(stored), _LOOKUP_TIMEOUT_S)
     except TimeoutError:
         return True  # storage is slow: the vote stays queued and the user is thanked
+    return found is SET_ASIDE or bool(found)  # set aside: kept for admins, not lost
+
+
+def router() -> Router:
+    """This feature's handlers, on a new router (one per dispatcher)."""
+    r = Router(name="feedback")
+    r.callback_query.register(on_vote, Vote.filter())
+    r.message.register(on_comment, Comment.waiting, F.text)
+    r.callback_query.register(on_sources, ShowSources.filter())
+    return r

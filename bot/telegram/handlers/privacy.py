@@ -11,20 +11,29 @@ from aiogram.types import Message
 from bot.db.recorder import Recorder
 from bot.texts import Texts
 
-router = Router(name="privacy")
 _CONFIRM_TIMEOUT_S = 5.0
 
 
-@router.message(Command("forget_me"))
 async def on_forget_me(message: Message, texts: Texts, recorder: Recorder) -> None:
     if message.from_user is None:
         return
     user_id = message.from_user.id
     # Queued behind this user's pending writes, so nothing of theirs is written after it.
-    done = recorder.submit(f"forget user {user_id}", lambda repo: repo.forget_user(user_id))
+    done = recorder.submit(
+        f"forget user {user_id}",
+        lambda repo: repo.forget_user(user_id),
+        record={"forget_user": user_id},
+    )
     try:
         count = await asyncio.wait_for(asyncio.shield(done), _CONFIRM_TIMEOUT_S)
     except TimeoutError:
         await message.answer(texts.forget_pending, parse_mode=None)
         return
     await message.answer(texts.forgot.format(count=count), parse_mode=None)
+
+
+def router() -> Router:
+    """This feature's handlers, on a new router (one per dispatcher)."""
+    r = Router(name="privacy")
+    r.message.register(on_forget_me, Command("forget_me"))
+    return r

@@ -15,15 +15,11 @@ from bot.telegram.callbacks import ShowSources, Vote, new_question_id
 from bot.telegram.filters import AddressedToBot
 from bot.telegram.formatting import answer_blocks, split_messages
 from bot.texts import Texts
-from index.answering.answerer import Answer
-
-router = Router(name="questions")
+from index import Answer
 
 
 # `F.text.is_not(None)`, not `F.text`: an empty text is still a text (it gets "the question is
 # empty"), while photos and stickers have no text at all.
-@router.message(F.text.is_not(None), ~F.text.startswith("/"), AddressedToBot())
-@router.edited_message(F.text.is_not(None), ~F.text.startswith("/"), AddressedToBot())
 async def on_question(
     message: Message,
     question: str,
@@ -51,15 +47,17 @@ async def on_question(
         text=question,
         answered=answer.answered,
         reason=answer.reason,
-        passage_ids=[s.chunk_id for s in answer.sources],
+        passage_ids=[s.passage_id for s in answer.sources],
         scores=[round(s.score, 6) for s in answer.sources],
         latency_ms=answer.latency_ms,
-        index_version=answers.answerer.version_id,
+        index_version=answer.version,  # the version that answered, whatever serves now
         answer_text=answer.answer,
         section=answer.section,
         asked_at=utcnow(),
     )
-    recorder.submit(f"question {question_id}", lambda repo: repo.record_question(record))
+    recorder.submit(
+        f"question {question_id}", lambda repo: repo.record_question(record), record=record
+    )
 
 
 def _buttons(question_id: str, answer: Answer, texts: Texts) -> InlineKeyboardMarkup | None:
@@ -76,3 +74,12 @@ def _buttons(question_id: str, answer: Answer, texts: Texts) -> InlineKeyboardMa
             InlineKeyboardButton(text="👎", callback_data=Vote(q=question_id, up=False).pack()),
         ]
     return InlineKeyboardMarkup(inline_keyboard=[row])
+
+
+def router() -> Router:
+    """This feature's handlers, on a new router (one per dispatcher)."""
+    r = Router(name="questions")
+    asked = (F.text.is_not(None), ~F.text.startswith("/"), AddressedToBot())
+    r.message.register(on_question, *asked)
+    r.edited_message.register(on_question, *asked)
+    return r

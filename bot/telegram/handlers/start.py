@@ -8,10 +8,7 @@ from aiogram.types import KeyboardButton, Message, ReplyKeyboardMarkup
 
 from bot.texts import Texts
 
-router = Router(name="start")
 
-
-@router.message(CommandStart())
 async def on_start(message: Message, texts: Texts) -> None:
     keyboard = ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=example)] for example in texts.examples],
@@ -21,6 +18,13 @@ async def on_start(message: Message, texts: Texts) -> None:
     await message.answer(texts.start, reply_markup=keyboard, parse_mode=None)
 
 
-@router.message(Command("help"))
 async def on_help(message: Message, texts: Texts) -> None:
     await message.answer(texts.help, parse_mode=None)
+
+
+def router() -> Router:
+    """This feature's handlers, on a new router (one per dispatcher)."""
+    r = Router(name="start")
+    r.message.register(on_start, CommandStart())
+    r.message.register(on_help, Command("help"))
+    return r
