@@ -70,7 +70,7 @@ def run_admin_command(args: argparse.Namespace) -> int:
         return 1
     if not as_json:
         print(
-            f"serving {result.version_id} ({result.documents} documents, {result.chunks} "
+            f"serving {result.version_id} ({result.documents} documents, {result.passages} "
             f"passages; was {result.previous_id or 'none'}) after {result.seconds:.1f} s"
             + (f"; checks: {result.checks}" if result.checks else "")
         )
@@ -96,9 +96,9 @@ def _reload(settings: Settings, *, as_json: bool, build_only: bool) -> SwitchRes
 
 def _print_status(status: ServingStatus) -> None:
     print(f"serving {status.version_id}, built {status.created_at} in {status.build_seconds} s")
-    print(f"{status.chunks} passages from {len(status.documents)} documents:")
+    print(f"{status.passages} passages from {len(status.documents)} documents:")
     for doc in status.documents:
-        print(f"  {doc.doc_id}: {doc.title} ({doc.chunks} passages)")
+        print(f"  {doc.doc_id}: {doc.title} ({doc.passages} passages)")
     print(f"kept versions: {', '.join(status.kept)}")
     changes = status.changes
     for name in changes.removed:

@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from index.settings import CoreSettings
+from index import CoreSettings
 
 
 class TelegramSettings(BaseModel):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from tests.support import REPO
 from tests.telegram_stub import BotApiStub
@@ -43,7 +45,11 @@ def run_bot(
 
 
 class BotProcess:
+    # Bot processes alive in this test session, so a test can wait for an update to be handled.
+    running: ClassVar[list[BotProcess]] = []
+
     def __init__(self, stub: BotApiStub, data_dir: Path, log: Path, **env: str):
+        BotProcess.running.append(self)
         self.stub = stub
         self.log_path = log
         self._log: IO[str] = log.open("w")
@@ -78,7 +84,13 @@ class BotProcess:
         self._log.flush()
         return self.log_path.read_text()
 
+    def handled(self, update_id: int) -> bool:
+        """Whether this process finished handling the update (aiogram logs each one, after
+        every handler and every reply it sent)."""
+        return re.search(rf"Update id={update_id} is (not )?handled", self.log()) is not None
+
     def stop(self, timeout: float = 60.0) -> int:
+        self._forget()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout)
@@ -88,8 +100,23 @@ class BotProcess:
     def __enter__(self) -> BotProcess:
         return self
 
+    def _forget(self) -> None:
+        if self in BotProcess.running:
+            BotProcess.running.remove(self)
+
     def __exit__(self, *exc: Any) -> None:
+        self._forget()
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
         self._log.close()
+
+
+def wait_handled(update_id: int, timeout: float = 60.0) -> None:
+    """Block until a running bot process has handled update ``update_id`` (or fail)."""
+    deadline = time.monotonic() + timeout
+    while not any(bot.handled(update_id) for bot in BotProcess.running):
+        if time.monotonic() > deadline:
+            logs = "\n".join(bot.log()[-3000:] for bot in BotProcess.running)
+            raise AssertionError(f"update {update_id} was not handled in {timeout} s:\n{logs}")
+        time.sleep(0.02)

@@ -11,27 +11,18 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.bot_process import wait_handled
 from tests.telegram_stub import BotApiStub, Call, message_update
 
 next_user_ids = iter(range(100_000, 200_000))
 
 
 def ask(stub: BotApiStub, text: str | None, *, user_id: int | None = None, **kw: Any) -> list[Call]:
-    """Push one message and return the messages the bot sent back to that chat."""
+    """Push one message; once the bot has handled it, return what it sent to that chat."""
     user_id = user_id or next(next_user_ids)
     chat_id = kw.get("chat_id", user_id)
     since = time.monotonic()
-    stub.push(message_update(user_id, text, **kw))
-    stub.wait_for(
-        lambda c: (
-            c.method == "sendMessage"
-            and c.result is not None
-            and int(c.params["chat_id"]) == chat_id
-            and c.at >= since
-        ),
-        timeout=30,
-    )
-    time.sleep(0.2)  # a split answer arrives as several messages
+    wait_handled(stub.push(message_update(user_id, text, **kw)))  # every part has been sent
     return stub.sent_to(chat_id, since)
 
 

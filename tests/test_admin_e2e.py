@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.bot_process import BotProcess, deployment
+from tests.bot_process import BotProcess, deployment, wait_handled
 from tests.chat import ask, rows, wait_rows
 from tests.sample_files import docx_bytes, html_bytes, pdf_bytes, zip_bytes
 from tests.telegram_stub import (
@@ -86,13 +86,9 @@ def upload(
     file_id = f"f{time.monotonic_ns()}"
     stub.add_file(file_id, data, size=size)
     since = time.monotonic()
-    stub.push(document_update(user_id, file_id, name, len(data) if size is None else size))
-    stub.wait_for(
-        lambda c: (
-            c.method == "sendMessage" and c.at >= since and int(c.params["chat_id"]) == user_id
-        )
+    wait_handled(
+        stub.push(document_update(user_id, file_id, name, len(data) if size is None else size))
     )
-    time.sleep(0.2)
     return stub.sent_to(user_id, since)
 
 
@@ -142,7 +138,7 @@ def test_a_non_admin_is_refused_every_admin_command_and_upload_and_nothing_chang
         assert reply.params["text"] == "抱歉，这个命令只有管理员可以使用。", command
     (reply,) = upload(stub, WORKER, "notice.docx", docx_bytes("通知", ["工会通知。"]))
     assert reply.params["text"].startswith("抱歉，只有管理员可以添加文件。")
-    stub.push(callback_update(WORKER, "adm:reload"))
+    button = stub.push(callback_update(WORKER, "adm:reload"))
     (alert,) = stub.wait_for(
         lambda c: c.method == "answerCallbackQuery" and c.at >= since, timeout=10
     )
@@ -158,7 +154,7 @@ def test_a_non_admin_is_refused_every_admin_command_and_upload_and_nothing_chang
     expected = [c.split()[0] for c in ADMIN_COMMANDS] + ["upload", "button:adm:reload"]
     assert events == [(action, 0) for action in expected]
     assert not [c for c in stub.calls if c.at >= since and c.method == "getFile"]
-    time.sleep(1.0)  # a reload, had one started, would have created a version by now
+    wait_handled(button)  # a reload, had one started, would have finished with the handler
     assert snapshot(data_dir, corpus_dir) == before
     assert not replies(stub, WORKER, since, ("editMessageText", "sendPhoto", "sendDocument"))
 

@@ -10,7 +10,7 @@ import pytest
 from tests.bot_process import run_bot
 
 pytestmark = pytest.mark.slow
-KEYS = ["question", "answered", "answer", "sources", "latency_ms"]
+KEYS = ["question", "answered", "answer", "sources", "latency_ms", "version"]
 
 
 def _bot(args: list[str], data_dir: Path, stdin: str = "", corpus: Path | None = None):  # type: ignore[no-untyped-def]
@@ -26,32 +26,41 @@ def test_ask_json_reads_stdin_and_prints_one_object_per_question(core, data_dir:
         "",
         "明天天气怎么样？",
         "😀",
-        "工" * 20000,
+        "工" * 1001,
+        "What is the capital of France?",
     ]
     done = _bot(["ask", "--json", "-k", "3"], data_dir, stdin="\n".join(questions) + "\n")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == len(questions)
     objects = [json.loads(line) for line in lines]
+    serving = (data_dir / "index" / "CURRENT").read_text().strip()
     for question, obj in zip(questions, objects, strict=True):
-        assert list(obj)[:5] == KEYS
+        assert list(obj)[: len(KEYS)] == KEYS
+        assert obj["version"] == serving
         assert obj["question"] == question
         assert isinstance(obj["latency_ms"], float)
         assert obj["latency_ms"] >= 0
         for source in obj["sources"]:
             assert set(source) == {"text", "section", "score"}
-    first, empty, weather, emoji, long = objects
+    first, empty, weather, emoji, long, trivia = objects
     assert first["answered"]
     assert "40个货车司机之家" in first["answer"]
     assert len(first["sources"]) == 3
     assert [s["score"] for s in first["sources"]] == sorted(
         (s["score"] for s in first["sources"]), reverse=True
     )
-    assert not weather["answered"]
-    assert len(weather["sources"]) == 3
-    for refused in (empty, emoji, long):
+    assert "reason" not in first
+    for off_topic in (weather, trivia):
+        assert off_topic["answered"] is False
+        assert off_topic["reason"] == "not_in_documents"
+        assert len(off_topic["sources"]) == 3  # the nearest passages, shown all the same
+    codes = {"empty": empty, "unsearchable": emoji, "too_long": long}
+    for code, refused in codes.items():
         assert refused["answered"] is False
-        assert refused["reason"]
+        assert refused["reason"] == code
+        assert refused["message"]  # the reason as a sentence, for people reading the JSON
+        assert refused["sources"] == []
 
 
 def test_ask_with_a_question_argument_prints_a_readable_answer(core, data_dir: Path) -> None:  # type: ignore[no-untyped-def]

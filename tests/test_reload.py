@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pytest
 from tests.bot_process import BotProcess, deployment, run_bot
 from tests.chat import free_port, post_update, wait_listening
 from tests.sample_files import docx_bytes
-from tests.support import REPO
+from tests.support import REPO, require_service
 from tests.telegram_stub import BotApiStub, Call, callback_update, message_update
 
 pytestmark = pytest.mark.slow
@@ -157,15 +157,23 @@ def test_a_reload_killed_with_sigkill_halfway_leaves_the_last_good_version_servi
     data_dir, corpus_dir, env, good = served
     (corpus_dir / "星光驿站.docx").write_bytes(NEW_DOC)
     build = subprocess.Popen(
-        [sys.executable, "-m", "bot", "reload"], env=env, cwd=REPO, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "bot", "reload", "--json"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
-    staging: list[Path] = []
-    deadline = time.monotonic() + 120
-    while not staging and time.monotonic() < deadline and build.poll() is None:
-        staging = list((data_dir / "index").glob(".building-*"))
-        time.sleep(0.01)
-    assert staging, "the build never started"
-    time.sleep(0.3)  # embedding the passages: about half-way
+    assert build.stdout is not None
+    for line in build.stdout:  # its progress, as a running bot reads it
+        event = json.loads(line)
+        if event["event"] == "progress" and event["stage"] == "passages":
+            if event["done"] * 2 >= event["total"]:
+                break  # embedding the passages, half-way
+    else:
+        raise AssertionError("the build ended before it was half-way")
+    staging = list((data_dir / "index").glob(".building-*"))
+    assert staging, "no staging folder while building"
     build.send_signal(signal.SIGKILL)
     assert build.wait(30) == -signal.SIGKILL
     assert staging[0].exists()  # what the killed build left behind
@@ -188,8 +196,11 @@ ADMIN = 880_001
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    """A fresh PostgreSQL database for the two processes to share."""
+    """A fresh PostgreSQL database for the two processes to share (and Redis for their state)."""
     import asyncpg
+
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    require_service("Redis", "127.0.0.1", 6379)
 
     name = f"reload_{uuid.uuid4().hex[:10]}"
 
@@ -310,9 +321,6 @@ def test_a_reload_through_one_instance_is_served_by_the_other_within_10_s(
                     and int(c.params["chat_id"]) == voter
                 )
             )
-            # The instance stores the state right after the prompt is sent; a person reads the
-            # prompt before replying, this test waits a moment instead.
-            time.sleep(0.5)
             comment = message_update(
                 voter,
                 "电话打不通",
@@ -333,10 +341,8 @@ def test_a_reload_through_one_instance_is_served_by_the_other_within_10_s(
                 )
             )
             assert saved, second.log()
-            time.sleep(1)
-            assert fetch(
-                database, f"select vote, comment from feedback where user_id = {voter}"
-            ) == [(-1, "电话打不通")]
+            feedback = f"select vote, comment from feedback where user_id = {voter}"
+            assert wait_until(lambda: fetch(database, feedback) == [(-1, "电话打不通")])
             # A rollback from a shell reaches both instances through the database.
             shell = site_env(data_dir, corpus_dir, DATABASE_URL=database)
             back = bot_command("rollback", env=shell)
@@ -378,3 +384,13 @@ def ask_call(stub: BotApiStub, url: str, user_id: int) -> Call:
 
 def ask_instance(stub: BotApiStub, url: str, user_id: int) -> str:
     return str(ask_call(stub, url, user_id).params["text"])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``condition`` (a row, a file) until it holds or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.bot_process import TOKEN, BotProcess
+from tests.bot_process import TOKEN, BotProcess, wait_handled
 from tests.chat import ask, buttons, next_user_ids, rows, wait_rows
 from tests.telegram_stub import BOT_USER, BotApiStub, Call, callback_update, message_update
 
@@ -110,11 +110,10 @@ def _answered(stub: BotApiStub, user_id: int) -> dict[str, str]:
 
 def _press(stub: BotApiStub, user_id: int, data: str) -> tuple[Call, list[Call]]:
     since = time.monotonic()
-    stub.push(callback_update(user_id, data))
+    wait_handled(stub.push(callback_update(user_id, data)))
     (answered,) = stub.wait_for(
         lambda c: c.method == "answerCallbackQuery" and c.at >= since, timeout=15
     )[:1]
-    time.sleep(0.3)
     return answered, stub.sent_to(user_id, since)
 
 

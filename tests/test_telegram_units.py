@@ -10,11 +10,11 @@ from bot.settings import Settings
 from bot.telegram.formatting import TELEGRAM_LIMIT, answer_blocks, source_blocks, split_messages
 from bot.telegram.middlewares import Throttling
 from bot.texts import EN, ZH
-from index.answering.answerer import Answer, Source
+from index import Answer, Reason, Source
 
 
 def _source(text: str, section: str = "第一部分") -> Source:
-    return Source(text, section, 1.0, "c1", "doc.txt", "paragraph")
+    return Source("c1", "doc.txt", "文件", section, text, "paragraph", 1.0)
 
 
 def test_long_sources_split_between_paragraphs_under_the_limit() -> None:
@@ -28,7 +28,7 @@ def test_long_sources_split_between_paragraphs_under_the_limit() -> None:
 
 
 def test_user_and_corpus_text_is_escaped() -> None:
-    answer = Answer("q", True, "<b>40个</b> & 1<2", "节 <i>", (_source("<script>"),))
+    answer = Answer("q", True, "<b>40个</b> & 1<2", "节 <i>", (_source("<script>"),), "v1")
     html = "\n".join(answer_blocks(answer, ZH) + source_blocks(answer.sources, EN))
     assert "&lt;b&gt;40个&lt;/b&gt; &amp; 1&lt;2" in html
     assert "&lt;script&gt;" in html
@@ -58,3 +58,12 @@ def test_the_documented_environment_variables_are_honoured(monkeypatch: pytest.M
     assert settings.admin.ids == [11, 22, 33]
     assert settings.database.url is not None
     assert str(settings.paths.data_dir) == "/srv/data"
+
+
+@pytest.mark.parametrize("texts", [ZH, EN])
+def test_every_reason_code_reads_as_words_in_both_languages(texts) -> None:  # type: ignore[no-untyped-def]
+    for reason in Reason:
+        line = texts.refusal(reason)
+        assert line and "_" not in line, reason
+    assert texts.refusal(Reason.NOT_IN_DOCUMENTS) == texts.not_answered
+    assert len({texts.refusal(r) for r in Reason}) == len(Reason)  # each says something else

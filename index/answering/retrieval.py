@@ -24,13 +24,15 @@ from index.store.version_folder import IndexVersion
 from index.text import has_number, jieba_analyse, tokenize
 
 _QUANTITY_QUESTION = re.compile(r"多少|几[个项家名支场次件所人届批条年天位]?|how (many|much)", re.I)
-_CANDIDATES = 100
 
 
 @dataclass(frozen=True)
 class RetrievalParams:
     lexical_weight: float = 0.2
     quantity_penalty: float = 0.03
+    # Above this many passages, only the nearest this many by meaning and the best this many by
+    # BM25 are scored in full.
+    candidates: int = 100
 
 
 @dataclass(frozen=True)
@@ -138,14 +140,14 @@ class HybridRetriever:
         )
 
     def _candidates(self, query: Vectors, known: list[str]) -> np.ndarray:
-        total = len(self.version.chunks)
-        if total <= _CANDIDATES:
+        total, wanted = len(self.version.chunks), self.params.candidates
+        if total <= wanted:
             return np.arange(total)
-        _, dense_ids = self.version.dense.search(query[None, :], _CANDIDATES)
+        _, dense_ids = self.version.dense.search(query[None, :], wanted)
         ids = set(int(i) for i in dense_ids[0] if i >= 0)
         if known:
             lexical = np.asarray(self.version.bm25.get_scores(known))
-            ids.update(int(i) for i in np.argsort(-lexical)[:_CANDIDATES] if lexical[i] > 0)
+            ids.update(int(i) for i in np.argsort(-lexical)[:wanted] if lexical[i] > 0)
         return np.array(sorted(ids), dtype=np.int64)
 
     def _best_sentence(self, query: Vectors, candidates: np.ndarray) -> np.ndarray:

@@ -159,7 +159,7 @@ class SwitchResult:
     version_id: str
     previous_id: str | None
     documents: int
-    chunks: int
+    passages: int
     seconds: float
     checks: str = ""
 
@@ -207,7 +207,7 @@ def reload_corpus(
         on_progress("switching", 0, 1)
     previous = switch_current(settings, built.version_id)
     return SwitchResult(
-        built.version_id, previous, built.documents, built.chunks, built.seconds, built.checks
+        built.version_id, previous, built.documents, built.passages, built.seconds, built.checks
     )
 
 

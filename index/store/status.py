@@ -67,7 +67,7 @@ def _stat(path: Path) -> os.stat_result | None:
 class DocumentStatus:
     doc_id: str
     title: str
-    chunks: int
+    passages: int
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class ServingStatus:
     created_at: str
     build_seconds: float
     model: str
-    chunks: int
+    passages: int
     documents: list[DocumentStatus]
     kept: list[str]  # versions on disk, oldest first
     changes: CorpusChanges
@@ -93,7 +93,7 @@ def serving_status(settings: CoreSettings, version_id: str) -> ServingStatus:
         created_at=manifest.created_at,
         build_seconds=manifest.build_seconds,
         model=manifest.model,
-        chunks=manifest.chunk_count,
+        passages=manifest.chunk_count,
         documents=[
             DocumentStatus(d["doc_id"], d["title"], per_doc.get(d["doc_id"], 0))
             for d in manifest.documents

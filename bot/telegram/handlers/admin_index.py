@@ -65,7 +65,7 @@ def _done_text(admin: AdminTexts, result: SwitchResult) -> str:
     return admin.reload_done.format(
         version=result.version_id,
         documents=result.documents,
-        chunks=result.chunks,
+        chunks=result.passages,
         seconds=result.seconds,
         checks=result.checks,
         previous=result.previous_id or "-",
@@ -115,7 +115,7 @@ async def on_rollback(
         admin.rollback_done.format(
             version=result.version_id,
             documents=result.documents,
-            chunks=result.chunks,
+            chunks=result.passages,
             previous=result.previous_id or "-",
         ),
         parse_mode=None,
@@ -131,7 +131,7 @@ async def on_status(
     admin = texts.admin
     status = await asyncio.to_thread(serving_status, settings, serving.version_id)
     documents = "\n".join(
-        admin.status_document.format(title=d.title, name=d.doc_id, chunks=d.chunks)
+        admin.status_document.format(title=d.title, name=d.doc_id, chunks=d.passages)
         for d in status.documents
     )
     lines = [
@@ -139,7 +139,7 @@ async def on_status(
             version=status.version_id,
             created=status.created_at,
             seconds=status.build_seconds,
-            chunks=status.chunks,
+            chunks=status.passages,
             count=len(status.documents),
             documents=documents,
             kept=", ".join(status.kept),
