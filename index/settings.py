@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 DEFAULT_CONFIG_FILE = Path("config.toml")
+# The model whose weights ship in a package (index.model.provisioning converts them).
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 
 

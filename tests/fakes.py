@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 from collections.abc import Sequence
 
@@ -73,7 +74,7 @@ class CharBigramEncoder:
     def _encode(self, texts: Sequence[str]) -> Vectors:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            for a, b in zip(text, text[1:], strict=False):
+            for a, b in itertools.pairwise(text):
                 digest = hashlib.blake2b(f"{a}{b}".encode(), digest_size=4).digest()
                 vectors[row, int.from_bytes(digest, "little") % self.dim] += 1.0
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from index import Reason
 from index.answering.evaluation import evaluate, load_questions
 from tests.support import QUESTIONS
 
@@ -45,7 +46,7 @@ def test_answer_quotes_the_report_verbatim_with_its_section(core) -> None:  # ty
 def test_unanswerable_question_says_so_and_suggests_topics(core) -> None:  # type: ignore[no-untyped-def]
     answer = core.answerer.answer("工会会费每个月交多少？")
     assert not answer.answered
-    assert answer.reason == "the documents do not answer this question"
+    assert answer.reason == Reason.NOT_IN_DOCUMENTS
     assert len(answer.sources) == 5  # still listed, for transparency
     assert len(answer.suggestions) == 3
     assert answer.suggestions[0].startswith("铸魂聚力绘就高质量发展“工”字答卷")
@@ -54,19 +55,20 @@ def test_unanswerable_question_says_so_and_suggests_topics(core) -> None:  # typ
 @pytest.mark.parametrize(
     ("question", "reason"),
     [
-        ("", "the question is empty"),
-        ("   \t\n  ", "the question is empty"),
-        ("\u200b\u200d\ufeff", "the question is empty"),
-        ("😀👍🙏", "no words to search for"),
-        ("？？！！……。。", "no words to search for"),
-        ("工" * 20_000, "too long (20000 characters"),
+        ("", Reason.EMPTY),
+        ("   \t\n  ", Reason.EMPTY),
+        ("\u200b\u200d\ufeff", Reason.EMPTY),
+        ("😀👍🙏", Reason.UNSEARCHABLE),
+        ("？？！！……。。", Reason.UNSEARCHABLE),
+        ("工" * 1001, Reason.TOO_LONG),
+        ("工" * 20_000, Reason.TOO_LONG),
     ],
 )
-def test_input_that_cannot_be_asked_gets_a_reason(core, question: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+def test_input_that_cannot_be_asked_gets_a_reason(core, question: str, reason: Reason) -> None:  # type: ignore[no-untyped-def]
     answer = core.answerer.answer(question)
     assert not answer.answered
-    assert answer.reason is not None
-    assert reason in answer.reason
+    assert answer.reason is reason
+    assert answer.sources == ()
     assert answer.answer == ""
     assert answer.suggestions
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from index.errors import CorpusError, IndexFormatError, ReloadInProgressError
-from index.store.version_folder import CHUNKS, MANIFEST, load_version
 from index.ingest.documents import load_corpus
 from index.store.lifecycle import build_from_documents
+from index.store.version_folder import CHUNKS, MANIFEST, load_version
 from index.store.versions import VersionStore
 
 pytestmark = pytest.mark.slow

@@ -164,7 +164,8 @@ def test_partial_folder_is_never_loaded_but_redone(tmp_path: Path, converted_mod
 def test_conversion_killed_midway_leaves_nothing_loadable(tmp_path: Path) -> None:
     data = tmp_path / "data"
     models = data / "models"
-    code = "import sys; from pathlib import Path; from index.model.provisioning import provision_bundled;"
+    code = "import sys; from pathlib import Path; "
+    code += "from index.model.provisioning import provision_bundled;"
     code += "provision_bundled(Path(sys.argv[1]))"
     child = subprocess.Popen([sys.executable, "-c", code, str(data)], cwd=REPO)
     try:

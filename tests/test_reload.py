@@ -167,15 +167,16 @@ def test_a_reload_killed_with_sigkill_halfway_leaves_the_last_good_version_servi
     assert build.stdout is not None
     for line in build.stdout:  # its progress, as a running bot reads it
         event = json.loads(line)
-        if event["event"] == "progress" and event["stage"] == "passages":
-            if event["done"] * 2 >= event["total"]:
-                break  # embedding the passages, half-way
+        progress = event["event"] == "progress" and event["stage"] == "passages"
+        if progress and event["done"] * 2 >= event["total"]:
+            break  # embedding the passages, half-way
     else:
         raise AssertionError("the build ended before it was half-way")
     staging = list((data_dir / "index").glob(".building-*"))
     assert staging, "no staging folder while building"
     build.send_signal(signal.SIGKILL)
     assert build.wait(30) == -signal.SIGKILL
+    build.stdout.close()
     assert staging[0].exists()  # what the killed build left behind
     assert current(data_dir) == good
     assert versions(data_dir) == [good]

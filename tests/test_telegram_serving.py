@@ -3,6 +3,7 @@ down, and a SIGTERM while a question is in flight. Each runs its own `python -m 
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import time
@@ -15,7 +16,7 @@ import pytest
 
 from tests.bot_process import TOKEN, BotProcess, wait_handled
 from tests.chat import free_port, post_update
-from tests.telegram_stub import BotApiStub, message_update
+from tests.telegram_stub import BotApiStub, callback_update, message_update
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +131,46 @@ def test_sigterm_finishes_the_question_in_flight_and_stores_it(
             assert db.execute("select count(*) from questions where user_id = 91").fetchone() == (
                 1,
             )
+
+
+def test_sources_after_a_restart_are_the_stored_passages_in_their_order(
+    stub: BotApiStub, core, data_dir: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    user_id = 91
+    since = time.monotonic()
+    with BotProcess(stub, data_dir, tmp_path / "first.log") as bot:
+        bot.wait_started()
+        wait_handled(stub.push(message_update(user_id, "蹲点工作组提供了多少次法律援助？")))
+        (reply,) = stub.sent_to(user_id, since)
+        button = reply.params["reply_markup"]["inline_keyboard"][0][0]
+        assert button["text"] == "查看原文"
+        before = _press(stub, user_id, button["callback_data"])  # from the answer in memory
+        assert bot.stop() == 0
+    menus = [c for c in stub.calls if c.method == "setMyCommands" and not c.params.get("scope")]
+    with BotProcess(stub, data_dir, tmp_path / "second.log") as bot:
+        bot.wait_started(menus_before=len(menus))
+        after = _press(stub, user_id, button["callback_data"])  # from the stored passage ids
+        assert bot.stop() == 0
+    assert after == before
+    with sqlite3.connect(data_dir / "bot.sqlite3") as db:
+        ((ids, scores),) = db.execute(
+            "select passage_ids, scores from questions where user_id = ?", (user_id,)
+        ).fetchall()
+    texts = _passage_texts(data_dir)
+    shown = "\n".join(after)
+    positions = [shown.index(texts[passage_id][:40]) for passage_id in json.loads(ids)]
+    assert positions == sorted(positions)  # every stored passage, in the stored order
+    assert json.loads(scores) == sorted(json.loads(scores), reverse=True)
+
+
+def _press(stub: BotApiStub, user_id: int, data: str) -> list[str]:
+    since = time.monotonic()
+    wait_handled(stub.push(callback_update(user_id, data)))
+    return [c.params["text"] for c in stub.sent_to(user_id, since)]
+
+
+def _passage_texts(data_dir: Path) -> dict[str, str]:
+    index = data_dir / "index"
+    folder = index / (index / "CURRENT").read_text().strip()
+    chunks = [json.loads(line) for line in (folder / "chunks.jsonl").read_text().splitlines()]
+    return {c["chunk_id"]: c["text"] for c in chunks}

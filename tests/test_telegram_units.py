@@ -64,6 +64,7 @@ def test_the_documented_environment_variables_are_honoured(monkeypatch: pytest.M
 def test_every_reason_code_reads_as_words_in_both_languages(texts) -> None:  # type: ignore[no-untyped-def]
     for reason in Reason:
         line = texts.refusal(reason)
-        assert line and "_" not in line, reason
+        assert line, reason
+        assert "_" not in line, reason
     assert texts.refusal(Reason.NOT_IN_DOCUMENTS) == texts.not_answered
     assert len({texts.refusal(r) for r in Reason}) == len(Reason)  # each says something else

@@ -21,9 +21,9 @@ import numpy as np
 from index.ingest.chunking import Chunk
 from index.model.encoder import Encoder, Vectors
 from index.store.version_folder import IndexVersion
-from index.text import has_number, jieba_analyse, tokenize
+from index.text import MEASURE_WORDS, has_number, jieba_analyse, tokenize
 
-_QUANTITY_QUESTION = re.compile(r"多少|几[个项家名支场次件所人届批条年天位]?|how (many|much)", re.I)
+_QUANTITY_QUESTION = re.compile(rf"多少|几[{MEASURE_WORDS}年天位]?|how (many|much)", re.I)
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from index.ingest.documents import Document, PassageKind
-from index.text import split_sentences
+from index.text import CLAUSE_ENDS, split_sentences
 
 TokenCounter = Callable[[str], int]
 # Bump when chunk boundaries change for the same text, so existing indexes are rebuilt.
 CHUNKER_VERSION = 1
-_CLAUSE_END = re.compile(r"(?<=[，,、：:])")
+_CLAUSE_END = re.compile(f"(?<=[{CLAUSE_ENDS}])")
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from typing import Literal
 
 from index.errors import CorpusError, DocumentError
 from index.ingest.formats import SUPPORTED_SUFFIXES, extract
-from index.text import is_terminated, join_fragments
+from index.text import SENTENCE_ENDS, is_terminated, join_fragments
 
 CAPTION_MAX_CHARS = 40  # a line of a multi-line photo caption
 LEAD_CAPTION_MAX_CHARS = 80  # a one-line caption standing above the headline
 HEADING_MAX_CHARS = 50
-_SENTENCE_PUNCT = re.compile(r"[。！？；!?]")
+_SENTENCE_PUNCT = re.compile(f"[{SENTENCE_ENDS}]")
 _CLAUSE_PUNCT = re.compile(r"[，,：:；;]")  # headings do not run on in clauses (、 enumerates)
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
 _PARENTHESISED = re.compile(r"^[（(].*[)）]$")

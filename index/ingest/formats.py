@@ -21,6 +21,7 @@ from pathlib import PurePath
 from typing import Any, Literal
 
 from index.errors import DocumentError
+from index.text import CLOSING_MARKS, ELLIPSIS, SENTENCE_ENDS
 
 Kind = Literal["text", "markdown", "docx", "pdf", "html"]
 KIND_BY_SUFFIX: dict[str, Kind] = {
@@ -34,7 +35,8 @@ KIND_BY_SUFFIX: dict[str, Kind] = {
 SUPPORTED_SUFFIXES = tuple(KIND_BY_SUFFIX)
 # A .docx is a ZIP; refuse one that would inflate beyond this (a "zip bomb").
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
-_TERMINAL = "。！？!?；;…”」』)）"
+# A PDF line ending in one of these ends its paragraph (ASCII ";" too: lists end lines with it).
+_TERMINAL = SENTENCE_ENDS + ";" + ELLIPSIS + CLOSING_MARKS
 _PLAUSIBLE_SHARE = 0.97  # of characters in a GB18030 reading that must look like real text
 _HTML_TAG = re.compile(rb"<\s*(!doctype\s+html|html|head|body|p|div|table|h[1-6]|br|span)\b", re.I)
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")

