@@ -44,7 +44,9 @@ async def on_vote(
         lambda repo: repo.record_vote(question_id, query.from_user.id, vote),
         record={"question_id": question_id, "user_id": query.from_user.id, "vote": vote},
     )
-    if cache.get(question_id) is None and not await _known(stored):
+    # A 👎 waits (briefly) for its vote, and so the question before it, to be stored: the
+    # comment may reach another instance, which stores it only on a stored question.
+    if (vote < 0 or cache.get(question_id) is None) and not await _known(stored):
         await query.answer(texts.expired)
         return
     if vote > 0 or query.message is None:
