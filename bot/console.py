@@ -59,8 +59,8 @@ def chat(
 def render(answer: Answer) -> str:
     """A readable answer: the quote, its section, then where it comes from."""
     if answer.answered:
-        lines = [f"答：{answer.answer}", f"出处：{answer.section}"]
-        lines += [f"  [{i}] {s.text}" for i, s in enumerate(answer.sources[:3], 1)]
+        lines = [f"答：{answer.answer}", f"出处：{answer.citation}"]
+        lines += [f"  [{i}] {s.citation}：{s.text}" for i, s in enumerate(answer.sources[:3], 1)]
         return "\n".join(lines)
     lines = [ZH.refusal(answer.reason)]
     lines += [f"  · {topic}" for topic in answer.suggestions]

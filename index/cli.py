@@ -3,24 +3,28 @@
 python -m index model [--path]     provision the embedding model, print its folder
 python -m index build              build, validate and serve a new index version from the corpus
                                    (a running bot follows only `python -m bot reload`)
-python -m index eval [FILE]        R@k, MRR, abstention and coverage on a question set
-python -m index calibrate [FILE]   refit the abstention model on a question set
+python -m index eval [FILE...]     R@k, MRR, abstention and coverage by split, kind, document
+python -m index calibrate [FILE...] refit the abstention model on the dev split
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from index.errors import IndexCoreError
+from index.model.encoder import Encoder
 from index.model.provisioning import resolve_model
 from index.settings import CoreSettings
+from index.store.version_folder import IndexVersion
 
 EXIT_ERROR = 2
-DEFAULT_QUESTIONS = Path("eval/questions.jsonl")
+DEFAULT_QUESTIONS = [Path("eval/questions.jsonl"), Path("eval/laws.jsonl")]
+REPORT_ONLY = Path("eval/report-only")  # the report alone: abstention must hold without the laws
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,7 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("build", help="build a new index version from the corpus and serve it")
     for name in ("eval", "calibrate"):
         sub = commands.add_parser(name, help=f"{name} on a question set")
-        sub.add_argument("questions", nargs="?", type=Path, default=DEFAULT_QUESTIONS)
+        sub.add_argument("questions", nargs="*", type=Path, default=DEFAULT_QUESTIONS)
+        sub.add_argument(
+            "--corpus",
+            type=Path,
+            action="append",
+            default=None,
+            help="a corpus folder to build an index of and use (repeatable; default: the "
+            "configured corpus, and for calibrate also eval/report-only)",
+        )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -62,18 +74,56 @@ def _with_index(settings: CoreSettings, args: argparse.Namespace) -> int:
     from index.answering.answerer import open_answerer, open_retriever
     from index.answering.evaluation import calibrate, evaluate, load_questions, report
     from index.model.encoder import load_encoder
-    from index.store.lifecycle import open_serving, reload_corpus
+    from index.store.lifecycle import reload_corpus
 
     encoder = load_encoder(settings)
     if args.command == "build":
         print(reload_corpus(settings, encoder).version_id)
         return 0
-    version = open_serving(settings, encoder)
-    questions = load_questions(args.questions)
+    questions = load_questions(*args.questions)
+    corpora = args.corpus or [settings.paths.corpus_dir]
     if args.command == "calibrate":
-        print(calibrate(open_retriever(settings, encoder, version), questions))
+        corpora = args.corpus or [settings.paths.corpus_dir, REPORT_ONLY]
+        configurations = [
+            (open_retriever(settings, encoder, version), _titles(version))
+            for version in (_open_corpus(settings, encoder, corpus) for corpus in corpora)
+        ]
+        print(calibrate(configurations, questions))
         return 0
-    answerer = open_answerer(settings, encoder, version)
-    print(f"index {version.version_id}: {version.manifest.chunk_count} passages")
-    print(report(evaluate(answerer, questions, k=settings.retrieval.top_k)))
+    for corpus in corpora:
+        version = _open_corpus(settings, encoder, corpus)
+        answerer = open_answerer(settings, encoder, version)
+        print(
+            f"### corpus {corpus}: index {version.version_id}, "
+            f"{len(version.manifest.documents)} documents, {version.manifest.chunk_count} passages"
+        )
+        outcomes = evaluate(
+            answerer, questions, k=settings.retrieval.top_k, titles=_titles(version)
+        )
+        print(report(outcomes) + "\n")
     return 0
+
+
+def _open_corpus(settings: CoreSettings, encoder: Encoder, corpus: Path) -> IndexVersion:
+    """The serving version of the configured corpus, or for another folder a version built in
+    its own store under the data folder (kept, so a second run does not rebuild it)."""
+    from index.store.lifecycle import open_serving
+
+    if corpus.resolve() == settings.paths.corpus_dir.resolve():
+        return open_serving(settings, encoder)
+    name = hashlib.sha1(str(corpus.resolve()).encode()).hexdigest()[:10]
+    other = settings.model_copy(
+        update={
+            "paths": settings.paths.model_copy(
+                update={
+                    "corpus_dir": corpus,
+                    "data_dir": settings.paths.data_dir / "other-corpora" / name,
+                }
+            )
+        }
+    )
+    return open_serving(other, encoder)
+
+
+def _titles(version: IndexVersion) -> list[str]:
+    return [str(d["title"]) for d in version.manifest.documents]

@@ -50,7 +50,7 @@ class IndexSettings(BaseModel):
 class RetrievalSettings(BaseModel):
     top_k: int = Field(default=5, ge=1, le=50)
     lexical_weight: float = Field(default=0.2, ge=0)
-    quantity_penalty: float = Field(default=0.03, ge=0)
+    quantity_penalty: float = Field(default=0.3, ge=0)
 
 
 class FlatEnvSource(PydanticBaseSettingsSource):

@@ -17,6 +17,14 @@ CLAUSE_ENDS = "，,、：:"  # where an over-long sentence may be divided
 # Measure words after a Chinese numeral (七支, 十项): a quantity.
 MEASURE_WORDS = "个项家名支场次件所人届批条"
 
+# The structure of a law: 第四十七条 (第二十条之一), 第一章/第二节/第三编, items （一） or (十二).
+_LEGAL_NUMERAL = "零〇一二三四五六七八九十百千"
+ARTICLE_START = re.compile(
+    rf"^(第[{_LEGAL_NUMERAL}]+条(?:之[{_LEGAL_NUMERAL}]+)?)(?:[\s\u3000]+(.*))?$"
+)
+DIVISION_START = re.compile(rf"^第[{_LEGAL_NUMERAL}]+([编分章节])(?:[\s\u3000]|$)")
+ITEM_START = re.compile(r"^[（(][一二三四五六七八九十]+[）)]")
+
 # A sentence ends at its end marks (runs of them, or an ellipsis), plus any closing marks.
 _SENTENCE = re.compile(
     rf"[^{SENTENCE_ENDS}{ELLIPSIS}]*(?:[{SENTENCE_ENDS}]+|{ELLIPSIS}+|$)"
@@ -93,6 +101,15 @@ def jieba_analyse() -> Any:
         return jieba.analyse
 
 
+@cache
+def jieba_posseg() -> Any:
+    """jieba's part-of-speech tagger (nouns tell what a question is about)."""
+    _jieba()
+    import jieba.posseg
+
+    return jieba.posseg
+
+
 def tokenize(text: str) -> list[str]:
     """Search tokens: jieba's fine-grained cut (words and their sub-words), minus stopwords."""
     jieba = _jieba()
@@ -102,6 +119,13 @@ def tokenize(text: str) -> list[str]:
 
 def has_number(text: str) -> bool:
     return bool(_NUMBER.search(text))
+
+
+def question_script(text: str) -> str:
+    """ "cjk" when at least a fifth of the letters are ideographs, else "latin"."""
+    letters = [ch for ch in text if unicodedata.category(ch)[0] == "L"]
+    ideographs = sum("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" for ch in letters)
+    return "cjk" if letters and ideographs * 5 >= len(letters) else "latin"
 
 
 def meaningful_chars(text: str) -> int:

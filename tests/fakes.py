@@ -43,9 +43,11 @@ class EchoAnswerer:
 
     def _answer(self, question: str, k: int) -> Answer:
         if not question.strip():
-            return Answer(question, False, "", None, (), self.version, Reason.EMPTY)
+            return Answer(question, False, "", None, (), self.version, reason=Reason.EMPTY)
         sources = tuple(_source(f"{self.version}:{question}:{i}", 1.0 - i / 10) for i in range(k))
-        return Answer(question, True, f"答：{question}", "第一部分", sources, self.version)
+        return Answer(
+            question, True, f"答：{question}", "第一部分", sources, self.version, document="文件"
+        )
 
 
 def _source(passage_id: str, score: float) -> Source:

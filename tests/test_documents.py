@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from index.errors import CorpusError
-from index.ingest.documents import load_corpus, parse_document
+from index.ingest.documents import load_corpus, parse_document, read_document
+from tests.support import REPORT
 
 PAGE = """
 
@@ -51,7 +52,7 @@ def test_report_layout_is_repaired_into_sectioned_paragraphs() -> None:
 
 
 def test_the_shipped_report_rejoins_its_four_broken_paragraphs() -> None:
-    (document,) = load_corpus(Path(__file__).resolve().parents[1] / "corpus")
+    document = read_document(REPORT)
     texts = [p.text for p in document.paragraphs]
     for seam in (
         "自治区党委十一届十次全会",

@@ -17,7 +17,7 @@ def answer_blocks(answer: Answer, texts: Texts) -> list[str]:
     if answer.answered:
         return [
             f"<b>{escape(texts.answer_label)}</b>{escape(answer.answer)}",
-            f"<i>{escape(texts.source_label)}{escape(answer.section or '')}</i>",
+            f"<i>{escape(texts.source_label)}{escape(answer.citation)}</i>",
         ]
     head = escape(texts.refusal(answer.reason))
     topics = "\n".join(f"• {escape(t)}" for t in answer.suggestions)
@@ -29,7 +29,7 @@ def source_blocks(sources: Iterable[Source], texts: Texts) -> list[str]:
     blocks = []
     for i, source in enumerate(sources, 1):
         counter = f"{escape(texts.sources_title)} {i}/{len(sources)}"
-        title = f"<b>{counter}</b> · <i>{escape(source.section)}</i>"
+        title = f"<b>{counter}</b> · <i>{escape(source.citation)}</i>"
         blocks.append(title)
         blocks += [escape(piece) for piece in _pieces(source.text)]
     return blocks

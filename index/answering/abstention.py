@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from index.answering.retrieval import HybridRetriever, Retrieval, weighted_coverage
+from index.answering.retrieval import HybridRetriever, Retrieval, idf, weighted_coverage
+from index.text import jieba_posseg, normalize, question_script
 
 ABSTENTION_MODEL = Path(__file__).with_name("abstention_model.json")
+_IDF_SCALE = 12.0  # about the largest IDF in jieba's table
 
 
 @dataclass(frozen=True)
@@ -47,15 +49,40 @@ class AbstentionModel:
 
 
 def abstention_features(retrieval: Retrieval, retriever: HybridRetriever) -> dict[str, float]:
-    """The calibrated features: how much the best sentence and passage stand out for this
-    question, and how much of its (IDF-weighted) wording the three passages nearest in meaning
-    contain. (Measured: the fused top three let BM25 pull in passages that share only common
-    words such as 工会, which blurs the feature.)"""
+    """Features that mean the same on any corpus: how far the best passage and the best unit
+    stand above what off-domain questions reach on *this* version (in their standard
+    deviations; see ``reference.json``), and how much of the question's IDF-weighted wording
+    the three passages nearest in meaning contain. (Measured: the fused top three let BM25
+    pull in passages that share only common words such as 工会, which blurs the last one.)"""
+    script = question_script(retrieval.question)
+    reference = retriever.version.reference[script]
+    passage_mean, passage_std = reference["passage"]
+    unit_mean, unit_std = reference["unit"]
     near_words: set[str] = set()
     for row in retrieval.dense_top:
         near_words |= retriever.chunk_words[row]
+    for passage in retrieval.passages[:3]:
+        near_words |= retriever.chunk_words[retriever.row_of[passage.chunk.chunk_id]]
     return {
-        "sentence_peak": retrieval.sentence_peak,
-        "dense_peak": retrieval.dense_peak,
+        "passage_z": (retrieval.dense_best - passage_mean) / passage_std,
+        "unit_z": (retrieval.unit_best - unit_mean) / unit_std,
         "near3_weighted_coverage": weighted_coverage(retrieval.words, near_words),
+        "missing_noun": missing_noun(retrieval.question, near_words),
+        # How close the question is to a bundled off-domain one ("what's the weather like"):
+        # question to question in the model's space, so it means the same on any corpus.
+        "off_domain_similarity": float(
+            (retriever.version.reference["vectors"] @ retrieval.query_vector).max()
+        ),
     }
+
+
+def missing_noun(question: str, near_words: set[str]) -> float:
+    """How rare (jieba's general IDF, scaled to about 0-1) the rarest noun of the question is
+    that none of the nearest passages contains: 北京市 in "北京市的最低工资是多少" when the
+    passages only say who sets it. Zero when every noun is there."""
+    missing = [
+        idf(word)
+        for word, tag in jieba_posseg().cut(question)
+        if tag.startswith("n") and len(word) >= 2 and normalize(word) not in near_words
+    ]
+    return max(missing) / _IDF_SCALE if missing else 0.0

@@ -12,7 +12,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from enum import StrEnum
 from typing import Protocol
 
@@ -62,7 +62,7 @@ class Source:
     passage_id: str
     document_id: str
     document: str  # the document's title
-    section: str
+    section: str  # its place in the document: the section, and the article of a law
     text: str
     kind: str
     score: float
@@ -70,9 +70,14 @@ class Source:
     @classmethod
     def of(cls, chunk: Chunk, score: float) -> Source:
         return cls(
-            chunk.chunk_id, chunk.doc_id, chunk.doc_title, chunk.section, chunk.text, chunk.kind,
+            chunk.chunk_id, chunk.doc_id, chunk.doc_title, chunk.place, chunk.text, chunk.kind,
             score,
         )  # fmt: skip
+
+    @property
+    def citation(self) -> str:
+        """《劳动合同法》第四章 劳动合同的解除和终止 第四十七条"""
+        return f"《{self.document}》{self.section}"
 
 
 @dataclass(frozen=True)
@@ -80,12 +85,19 @@ class Answer:
     question: str
     answered: bool
     answer: str
-    section: str | None
+    section: str | None  # where the answer stands: the section, and the article of a law
     sources: tuple[Source, ...]
     version: str  # the index version that answered
+    _: KW_ONLY
+    document: str | None = None  # the title of the document the answer quotes
     reason: Reason | None = None
     suggestions: tuple[str, ...] = ()
     latency_ms: float = 0.0
+
+    @property
+    def citation(self) -> str:
+        """Where the answer comes from: 《document》section (and article)."""
+        return f"《{self.document}》{self.section or ''}" if self.document else self.section or ""
 
     def to_json(self) -> dict[str, object]:
         """The command-line contract's object (``python -m bot ask --json``)."""
@@ -94,7 +106,12 @@ class Answer:
             "answered": self.answered,
             "answer": self.answer,
             "sources": [
-                {"text": s.text, "section": s.section, "score": round(s.score, 6)}
+                {
+                    "text": s.text,
+                    "document": s.document,
+                    "section": s.section,
+                    "score": round(s.score, 6),
+                }
                 for s in self.sources
             ],
             "latency_ms": round(self.latency_ms, 3),
@@ -189,14 +206,15 @@ class Answerer:
         margin = self._abstention.margin(abstention_features(retrieval, self._retriever))
         if margin < 0 or not retrieval.passages:
             return self._not_answered(question, Reason.NOT_IN_DOCUMENTS, sources, started)
-        text, section = self._extractor.extract(retrieval)
+        text, chunk = self._extractor.extract(retrieval)
         return Answer(
             question=question,
             answered=True,
             answer=text,
-            section=section,
+            section=chunk.place,
             sources=sources,
             version=self.version,
+            document=chunk.doc_title,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 

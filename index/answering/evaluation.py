@@ -8,20 +8,27 @@ passage answers a question when it contains one of the substrings. ``kind`` "una
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from index.answering.abstention import ABSTENTION_MODEL, AbstentionModel, abstention_features
-from index.answering.answerer import QuestionAnswerer, clean_question
+from index.answering.answerer import QuestionAnswerer, Source, clean_question
 from index.answering.retrieval import HybridRetriever
 
-UNANSWERABLE = "unanswerable"
-KINDS_ORDER = ("fact", "colloquial", "english", UNANSWERABLE)
-CALIBRATION_MIN_ANSWERED = 0.95
+UNANSWERABLE = "unanswerable"  # the report's questions it cannot answer
+NEAR = "law_near"  # near the laws' domain, but the laws do not answer them
+REFUSED_KINDS = (UNANSWERABLE, NEAR)
+KINDS_ORDER = ("fact", "colloquial", "english", "law", "law_english", UNANSWERABLE, NEAR)
+REPORT = "report"
+CALIBRATION_MIN_ANSWERED = 0.93
+SPLITS = ("dev", "heldout")
+_CITATION = re.compile(r"^《(.+)》(第.+条)$")
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,38 @@ class Question:
     qid: str
     kind: str
     question: str
-    answers: tuple[str, ...]
+    answers: tuple[str, ...]  # substrings of the passage, or citations 《劳动合同法》第十九条
+    split: str = "dev"
+    # A question the report cannot answer but a law can: answerable when that law is loaded.
+    laws_answers: tuple[str, ...] = ()
+
+    def resolved(self, titles: Sequence[str]) -> Question:
+        """The question as the loaded documents (their ``titles``) make it: answerable by a
+        law only when that law is loaded, to be refused otherwise."""
+
+        def loaded(answer: str) -> bool:
+            cited = _CITATION.match(answer)
+            return cited is None or any(t.endswith(cited.group(1)) for t in titles)
+
+        if self.laws_answers and all(loaded(a) for a in self.laws_answers):
+            kind = "law_english" if self.kind == "english" or self.question.isascii() else "law"
+            return replace(self, kind=kind, answers=self.laws_answers)
+        if self.kind in ("law", "law_english") and not all(loaded(a) for a in self.answers):
+            return replace(self, kind=NEAR, answers=())
+        return self
+
+    @property
+    def answerable(self) -> bool:
+        return self.kind not in REFUSED_KINDS
+
+    @property
+    def document(self) -> str:
+        """The document the question is about: a law's short title, or the report."""
+        for answer in self.answers:
+            cited = _CITATION.match(answer)
+            if cited:
+                return cited.group(1)
+        return REPORT
 
 
 @dataclass(frozen=True)
@@ -40,59 +78,114 @@ class Outcome:
     answer_has_substring: bool
 
 
-def load_questions(path: Path) -> list[Question]:
+def load_questions(*paths: Path) -> list[Question]:
     questions = []
-    for line in path.read_text("utf-8").splitlines():
-        if line.strip():
-            data = json.loads(line)
-            questions.append(
-                Question(data["id"], data["kind"], data["question"], tuple(data.get("answers", [])))
-            )
+    for path in paths:
+        for line in path.read_text("utf-8").splitlines():
+            if line.strip():
+                data = json.loads(line)
+                questions.append(
+                    Question(
+                        data["id"],
+                        data["kind"],
+                        data["question"],
+                        tuple(data.get("answers", [])),
+                        data.get("split", "dev"),
+                        tuple(data.get("laws_answers", [])),
+                    )
+                )
     return questions
 
 
-def evaluate(answerer: QuestionAnswerer, questions: list[Question], k: int = 5) -> list[Outcome]:
+def holds(source: Source, answer: str) -> bool:
+    """Whether ``source`` answers: it is the cited article, or it contains the substring."""
+    cited = _CITATION.match(answer)
+    if cited is None:
+        return answer in source.text
+    law, article = cited.groups()
+    return source.document.endswith(law) and source.section.split(" ")[-1] == article
+
+
+def evaluate(
+    answerer: QuestionAnswerer,
+    questions: list[Question],
+    k: int = 5,
+    *,
+    titles: Sequence[str] = (),
+) -> list[Outcome]:
+    """Each question (resolved against the loaded documents' ``titles``) answered and ranked."""
+    questions = [q.resolved(titles) for q in questions]
     outcomes = []
     answers = answerer.answer_many([q.question for q in questions], k)
     for q, answer in zip(questions, answers, strict=True):
         rank = next(
-            (i + 1 for i, s in enumerate(answer.sources) if any(a in s.text for a in q.answers)),
+            (i + 1 for i, s in enumerate(answer.sources) if any(holds(s, a) for a in q.answers)),
             None,
         )
-        has_substring = any(a in answer.answer for a in q.answers)
+        has_substring = any(a in answer.answer for a in q.answers if not _CITATION.match(a))
         outcomes.append(Outcome(q, rank, answer.answered, has_substring))
     return outcomes
 
 
 def report(outcomes: list[Outcome]) -> str:
-    """R@1, R@3, R@5 and MRR by kind; abstention on unanswerable, coverage on the rest."""
+    """For each split (and all): R@1, R@3, R@5 and MRR by kind and by document; abstention on
+    the questions the documents do not answer, coverage on the rest."""
+    sections = []
+    for split in (*SPLITS, "all"):
+        chosen = [o for o in outcomes if split in ("all", o.question.split)]
+        if chosen:
+            sections.append(f"== {split} ({len(chosen)} questions)\n" + _report_split(chosen))
+    return "\n\n".join(sections)
+
+
+def _report_split(outcomes: list[Outcome]) -> str:
     by_kind: dict[str, list[Outcome]] = defaultdict(list)
+    by_document: dict[str, list[Outcome]] = defaultdict(list)
     for o in outcomes:
         by_kind[o.question.kind].append(o)
-    lines = [f"{'kind':<12} {'n':>3}  {'R@1':>5} {'R@3':>5} {'R@5':>5} {'MRR':>5}  answered"]
-    answerable: list[Outcome] = []
-    chinese: list[Outcome] = []
-    for kind in sorted(by_kind, key=lambda k: KINDS_ORDER.index(k) if k in KINDS_ORDER else 9):
-        group = by_kind[kind]
-        if kind == UNANSWERABLE:
-            continue
-        answerable += group
-        if kind != "english":
-            chinese += group
-        lines.append(_row(kind, group))
-    lines.append(_row("chinese", chinese))
-    lines.append(_row("answerable", answerable))
-    unanswerable = by_kind.get(UNANSWERABLE, [])
-    abstained = sum(not o.answered for o in unanswerable)
-    answered = sum(o.answered for o in answerable)
-    quoted = sum(o.answer_has_substring for o in answerable if o.answered)
-    lines += [
-        f"abstention: {abstained}/{len(unanswerable)} unanswerable questions abstained "
-        f"({_share(abstained, len(unanswerable))})",
-        f"coverage:   {answered}/{len(answerable)} answerable questions answered "
-        f"({_share(answered, len(answerable))})",
-        f"answer text quotes the expected substring: {quoted}/{answered} answered questions",
+        if o.question.answerable:
+            by_document[o.question.document].append(o)
+    lines = [f"{'kind':<14} {'n':>3}  {'R@1':>5} {'R@3':>5} {'R@5':>5} {'MRR':>5}  answered"]
+    for kind in sorted(by_kind, key=lambda k: KINDS_ORDER.index(k) if k in KINDS_ORDER else 99):
+        if kind not in REFUSED_KINDS:
+            lines.append(_row(kind, by_kind[kind]))
+    report_zh = by_kind.get("fact", []) + by_kind.get("colloquial", [])
+    laws = by_kind.get("law", []) + by_kind.get("law_english", [])
+    for name, group in (("report zh", report_zh), ("laws", laws)):
+        if group:
+            lines.append(_row(name, group))
+    lines.append("")
+    lines.append(
+        f"{'document':<14} {'n':>3}  {'R@1':>5} {'R@3':>5} {'R@5':>5} {'MRR':>5}  answered"
+    )
+    lines += [_row(doc, group) for doc, group in sorted(by_document.items())]
+    lines.append("")
+    report_answerable = [
+        o for o in outcomes if o.question.answerable and o.question.document == REPORT
     ]
+    law_answerable = [
+        o for o in outcomes if o.question.answerable and o.question.document != REPORT
+    ]
+    for name, refused_kind, answerable in (
+        ("report", UNANSWERABLE, report_answerable),
+        ("laws", NEAR, law_answerable),
+    ):
+        refused = by_kind.get(refused_kind, [])
+        abstained = sum(not o.answered for o in refused)
+        answered = sum(o.answered for o in answerable)
+        if refused or answerable:
+            lines.append(
+                f"{name:<7} abstention {abstained}/{len(refused)} "
+                f"({_share(abstained, len(refused))}) of questions it does not answer; "
+                f"coverage {answered}/{len(answerable)} "
+                f"({_share(answered, len(answerable))}) of those it answers"
+            )
+    answered_all = [o for o in outcomes if o.question.answerable and o.answered]
+    quoted = sum(o.answer_has_substring for o in answered_all)
+    with_substring = sum(
+        any(not _CITATION.match(a) for a in o.question.answers) for o in answered_all
+    )
+    lines.append(f"answer text quotes the expected substring: {quoted}/{with_substring}")
     return "\n".join(lines)
 
 
@@ -103,7 +196,7 @@ def _row(name: str, group: list[Outcome]) -> str:
     mrr = float(np.mean([1 / o.rank if o.rank else 0.0 for o in group]))
     answered = sum(o.answered for o in group)
     return (
-        f"{name:<12} {len(group):>3}  {recall(1):5.2f} {recall(3):5.2f} {recall(5):5.2f} "
+        f"{name[:14]:<14} {len(group):>3}  {recall(1):5.2f} {recall(3):5.2f} {recall(5):5.2f} "
         f"{mrr:5.2f}  {answered}/{len(group)}"
     )
 
@@ -113,22 +206,32 @@ def _share(part: int, whole: int) -> str:
 
 
 def calibrate(
-    retriever: HybridRetriever, questions: list[Question], path: Path = ABSTENTION_MODEL
+    configurations: Sequence[tuple[HybridRetriever, Sequence[str]]],
+    questions: list[Question],
+    path: Path = ABSTENTION_MODEL,
 ) -> str:
-    """Fit the abstention model on ``questions`` and write it to ``path``; return a summary.
+    """Fit the abstention model on the dev split of ``questions``, asked of every configuration
+    (a retriever over one corpus, and the titles of its documents), and write it to ``path``.
 
-    Logistic regression (balanced classes) over the standardised features; the threshold is
-    the highest that still answers at least 95% of the answerable questions.
+    Each question is resolved against each configuration's documents, so a law question is an
+    example to answer where the law is loaded and one to refuse where it is not. Logistic
+    regression (balanced classes) over the standardised features; the threshold is the highest
+    that still answers at least 95% of the answerable questions. The held-out split is left
+    for ``python -m index eval`` to report out of sample.
     """
     from sklearn.linear_model import LogisticRegression
 
-    features = [
-        abstention_features(retriever.retrieve(clean_question(q.question), 5), retriever)
-        for q in questions
-    ]
-    names = tuple(features[0])
-    x = np.array([[f[n] for n in names] for f in features])
-    y = np.array([q.kind != UNANSWERABLE for q in questions])
+    dev = [q for q in questions if q.split == "dev"]
+    rows: list[dict[str, float]] = []
+    labels: list[bool] = []
+    for retriever, titles in configurations:
+        for question in (q.resolved(titles) for q in dev):
+            retrieval = retriever.retrieve(clean_question(question.question), 5)
+            rows.append(abstention_features(retrieval, retriever))
+            labels.append(question.answerable)
+    names = tuple(rows[0])
+    x = np.array([[f[n] for n in names] for f in rows])
+    y = np.array(labels)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
     model = LogisticRegression(class_weight="balanced").fit((x - mean) / scale, y)
     decision = model.decision_function((x - mean) / scale)
@@ -151,8 +254,12 @@ def calibrate(
         "threshold": threshold,
         "provenance": {
             "calibrated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "questions": len(questions),
-            "index_version": retriever.version.version_id,
+            "split": "dev",
+            "examples": len(rows),
+            "configurations": [
+                {"index_version": r.version.version_id, "documents": len(t)}
+                for r, t in configurations
+            ],
             "answered_share": round(answered, 4),
             "abstained_share": round(abstained, 4),
         },
@@ -160,6 +267,7 @@ def calibrate(
     path.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     AbstentionModel.load(path)  # refuse to leave an unreadable file behind
     return (
-        f"calibrated on {len(questions)} questions: answers {answered:.0%} of answerable, "
-        f"abstains on {abstained:.0%} of unanswerable; written to {path}"
+        f"calibrated on {len(rows)} dev examples ({len(configurations)} corpora): answers "
+        f"{answered:.0%} of answerable, abstains on {abstained:.0%} of the rest (in sample); "
+        f"written to {path}"
     )

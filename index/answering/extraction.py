@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from index.answering.retrieval import HybridRetriever, Retrieval, weighted_coverage
-from index.ingest.chunking import Chunk
+from index.ingest.chunking import ITEM, Chunk
 from index.text import has_number, split_clauses, tokenize
 
 _ANSWER_SENTENCES = 3
@@ -23,28 +23,52 @@ class SentenceExtractor:
         chunks = retriever.version.chunks
         self._sentence_start = np.concatenate([[0], np.cumsum([len(c.sentences) for c in chunks])])
 
-    def extract(self, retrieval: Retrieval) -> tuple[str, str]:
-        """(quote, its section): the best sentences of the top passages, scored by meaning,
-        wording and answer type."""
-        candidates: list[tuple[float, int, str, Chunk]] = []
+    def extract(self, retrieval: Retrieval) -> tuple[str, Chunk]:
+        """(quote, the passage it comes from): the best unit of the top passages, scored by
+        meaning, wording and answer type, with its neighbours when they score nearly as well;
+        an item of a law keeps the sentence it completes."""
+        best: tuple[float, int, Chunk, list[float]] | None = None
         vectors = self.retriever.version.sentence_vectors
         for rank, passage in enumerate(retrieval.passages[:3]):
-            row = self.retriever.row_of[passage.chunk.chunk_id]
+            chunk = passage.chunk
+            row = self.retriever.row_of[chunk.chunk_id]
             start = int(self._sentence_start[row])
-            count = len(passage.chunk.sentences)
-            sims = vectors[start : start + count] @ retrieval.query_vector
-            for i, sentence in enumerate(passage.chunk.sentences):
+            sims = vectors[start : start + len(chunk.sentences)] @ retrieval.query_vector
+            scores = []
+            for i, unit in enumerate(chunk.sentences):
                 words = self.retriever.sentence_words[start + i]
                 score = float(sims[i]) + 0.5 * weighted_coverage(retrieval.words, words)
-                if retrieval.quantity and has_number(sentence):
+                if retrieval.quantity and has_number(unit):
                     score += 0.03
-                score -= 0.01 * rank  # ties go to the better passage
-                candidates.append((score, i, sentence, passage.chunk))
-        candidates.sort(key=lambda c: -c[0])
-        best = candidates[0]
-        chosen = [c for c in candidates if c[3] is best[3] and best[0] - c[0] <= _SENTENCE_MARGIN]
-        chosen = sorted(chosen[:_ANSWER_SENTENCES], key=lambda c: c[1])
-        return _trim("".join(c[2] for c in chosen), retrieval), best[3].section
+                scores.append(score - 0.01 * rank)  # ties go to the better passage
+            top = max(range(len(scores)), key=scores.__getitem__)
+            if best is None or scores[top] > best[0]:
+                best = (scores[top], top, chunk, scores)
+        assert best is not None, "extract needs at least one passage"
+        _, top, chunk, scores = best
+        first = last = top
+        while last - first + 1 < _ANSWER_SENTENCES:  # widen to near-equal neighbours
+            left = scores[first - 1] if first > 0 else -9.0
+            right = scores[last + 1] if last + 1 < len(scores) else -9.0
+            if max(left, right) < scores[top] - _SENTENCE_MARGIN:
+                break
+            if left >= right:
+                first -= 1
+            else:
+                last += 1
+        quote = _trim("".join(chunk.sentences[first : last + 1]), retrieval)
+        lead = _lead_of(chunk, first)
+        return (f"{lead}{quote}" if lead and not quote.startswith(lead) else quote), chunk
+
+
+def _lead_of(chunk: Chunk, unit: int) -> str:
+    """The sentence an item of a law completes ("…有下列情形之一的，…："), if ``unit`` is one."""
+    if not chunk.article or not ITEM.match(chunk.sentences[unit]):
+        return ""
+    for earlier in reversed(chunk.sentences[:unit]):
+        if not ITEM.match(earlier):
+            return earlier
+    return chunk.lead
 
 
 def _trim(text: str, retrieval: Retrieval) -> str:

@@ -1,13 +1,14 @@
-"""Hybrid retrieval: dense (passage and best-sentence similarity) fused with BM25 over jieba words.
+"""Hybrid retrieval: dense (passage and best-unit similarity) fused with BM25 over jieba words.
 
-The fusion was chosen by measurement on ``eval/questions.jsonl`` (see README, "Retrieval"):
+The fusion was chosen by measurement on ``eval/`` (the report and the laws; see README):
 
-    score = cos(q, passage) + max cos(q, sentence) + lexical_weight * coverage * bm25 / max(bm25)
+    score = z(cos(q, passage)) + z(max cos(q, unit)) + lexical_weight * z(bm25)
 
-where ``coverage`` is the share of the question's words that exist in the corpus vocabulary, so
-BM25 speaks only as loudly as it understood the question (an English question gets pure dense
-retrieval instead of BM25's arbitrary order). Questions asking for a quantity (多少, 几, how many)
-prefer passages that contain a number.
+where z() puts each signal in standard deviations over the question's candidates, so no signal
+speaks louder for its scale (raw cosines crowd into a narrow band; BM25 spans 0-1). A unit is a
+sentence or, of a long sentence, a clause, so a fact in one clause can carry its passage. An
+English question matches no word, its BM25 is flat and drops out. Questions asking for a
+quantity (多少, 几, how many) prefer passages that contain a number.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _QUANTITY_QUESTION = re.compile(rf"多少|几[{MEASURE_WORDS}年天位]?|how (ma
 @dataclass(frozen=True)
 class RetrievalParams:
     lexical_weight: float = 0.2
-    quantity_penalty: float = 0.03
+    quantity_penalty: float = 0.3
     # Above this many passages, only the nearest this many by meaning and the best this many by
     # BM25 are scored in full.
     candidates: int = 100
@@ -52,8 +53,8 @@ class Retrieval:
     query_vector: Vectors
     words: tuple[str, ...]
     passages: tuple[Passage, ...]
-    dense_peak: float  # best passage cosine minus the corpus-mean cosine for this question
-    sentence_peak: float  # the same for the best sentence
+    dense_best: float  # the best passage cosine
+    unit_best: float  # the best unit (sentence or clause) cosine
     quantity: bool
     dense_top: tuple[int, ...]  # chunk rows of the three passages nearest in meaning
 
@@ -76,6 +77,15 @@ def weighted_coverage(words: tuple[str, ...], vocabulary: set[str]) -> float:
     return sum(idf(w) for w in words if w in vocabulary) / total if total else 0.0
 
 
+def _standard(scores: np.ndarray) -> np.ndarray:
+    """``scores`` in standard deviations from their mean (all zero when they do not vary)."""
+    spread = float(scores.std())
+    if spread < 1e-9:
+        return np.zeros_like(scores)
+    result: np.ndarray = (scores - scores.mean()) / spread
+    return result
+
+
 class HybridRetriever:
     """Ranks the passages of one loaded index version for a question."""
 
@@ -84,14 +94,11 @@ class HybridRetriever:
         self.encoder = encoder
         self.params = params
         vectors = np.vstack([version.dense.reconstruct(i) for i in range(version.dense.ntotal)])
-        # Mean cosine over all passages = q . centroid, exact and O(dim) even for an HNSW index.
-        self._chunk_centroid = vectors.mean(axis=0)
-        self._sentence_centroid = version.sentence_vectors.mean(axis=0)
         self._vectors = vectors
         self._vocabulary = set(version.bm25.vocab_dict)
         self._has_number = np.array([has_number(c.text) for c in version.chunks])
         # Word sets computed once per loaded version, not per question (rows as in the vectors).
-        self.chunk_words = [set(tokenize(f"{c.section} {c.text}")) for c in version.chunks]
+        self.chunk_words = [set(tokenize(c.search_text)) for c in version.chunks]
         self.sentence_words = [set(tokenize(s)) for c in version.chunks for s in c.sentences]
         self.row_of = {c.chunk_id: i for i, c in enumerate(version.chunks)}
 
@@ -103,7 +110,6 @@ class HybridRetriever:
         version = self.version
         words = tuple(tokenize(question))
         known = [w for w in words if w in self._vocabulary]
-        coverage = len(known) / len(words) if words else 0.0
 
         candidates = self._candidates(query, known)
         dense = self._vectors[candidates] @ query
@@ -113,7 +119,11 @@ class HybridRetriever:
             scores = np.asarray(version.bm25.get_scores(known))[candidates]
             if scores.max() > 0:
                 lexical = scores / scores.max()
-        fused = dense + sentence + self.params.lexical_weight * coverage * lexical
+        # Each signal as standard scores over this question's candidates: cosines crowd into
+        # 0.85-0.92 while BM25 spans 0-1, so raw sums let BM25's noise decide (measured).
+        fused = (
+            _standard(dense) + _standard(sentence) + self.params.lexical_weight * _standard(lexical)
+        )
         quantity = bool(_QUANTITY_QUESTION.search(question))
         if quantity:
             fused = fused - self.params.quantity_penalty * ~self._has_number[candidates]
@@ -133,8 +143,8 @@ class HybridRetriever:
             query_vector=query,
             words=words,
             passages=passages,
-            dense_peak=float(dense.max() - query @ self._chunk_centroid),
-            sentence_peak=float(sentence.max() - query @ self._sentence_centroid),
+            dense_best=float(dense.max()),
+            unit_best=float(sentence.max()),
             quantity=quantity,
             dense_top=tuple(int(candidates[i]) for i in np.argsort(-dense, kind="stable")[:3]),
         )

@@ -8,6 +8,12 @@ Text extracted from a newspaper page comes damaged in known ways, all repaired h
   a parenthesised credit) are kept as small passages marked ``caption``;
 - headings (short lines without sentence punctuation, or Markdown ``#``) start sections; the
   first is the document's title and every passage carries the section it stands in.
+
+Laws and regulations, in any format, are read by their structure instead: 编/章/节 headings
+make the section (``第四章 劳动合同的解除和终止``), and each article (``第四十七条 …``) is one
+paragraph of kind ``article`` holding its 款 and 项 as lines, so an item never loses its lead
+sentence or its article number. Promulgation lines (``2012年12月28日 … 修正``) are metadata,
+not content.
 """
 
 from __future__ import annotations
@@ -21,7 +27,13 @@ from typing import Literal
 
 from index.errors import CorpusError, DocumentError
 from index.ingest.formats import SUPPORTED_SUFFIXES, extract
-from index.text import SENTENCE_ENDS, is_terminated, join_fragments
+from index.text import (
+    ARTICLE_START,
+    DIVISION_START,
+    SENTENCE_ENDS,
+    is_terminated,
+    join_fragments,
+)
 
 CAPTION_MAX_CHARS = 40  # a line of a multi-line photo caption
 LEAD_CAPTION_MAX_CHARS = 80  # a one-line caption standing above the headline
@@ -31,17 +43,27 @@ _CLAUSE_PUNCT = re.compile(r"[，,：:；;]")  # headings do not run on in claus
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
 _PARENTHESISED = re.compile(r"^[（(].*[)）]$")
 
+_ARTICLE = ARTICLE_START
+_DIVISION = DIVISION_START
+_DIVISION_LEVELS = {"编": 0, "分": 1, "章": 2, "节": 3}
+LEGAL_MIN_ARTICLES = 3  # a document with this many article lines is read as a law
+# "2007年6月29日 第十届全国人民代表大会常务委员会第二十八次会议通过" and the like.
+_PROMULGATION = re.compile(
+    r"^[（(]?\d{4}年\d{1,2}月\d{1,2}日[^。]{0,160}(通过|公布|修正|修订|施行|发布|批准)[）)]?$"
+)
+
 BlockKind = Literal["heading", "paragraph", "caption"]
-PassageKind = Literal["paragraph", "caption"]
+PassageKind = Literal["paragraph", "caption", "article"]
 
 
 @dataclass(frozen=True)
 class Paragraph:
-    """A repaired paragraph (or caption) and the section it belongs to."""
+    """A repaired paragraph (or caption, or a law's article) and the section it belongs to."""
 
     section: str
-    text: str
+    text: str  # an article's 款 and 项 are its lines
     kind: PassageKind
+    article: str = ""  # 第四十七条, for an article
 
 
 @dataclass(frozen=True)
@@ -99,16 +121,74 @@ def document_from_bytes(name: str, raw: bytes) -> Document:
 
 def parse_document(doc_id: str, text: str, sha256: str = "") -> Document:
     """Repair ``text`` into paragraphs; the title is the first heading (or the file's stem)."""
-    raw_blocks = list(_raw_blocks(text))
+    raw_blocks = [
+        lines
+        for lines in ([x for x in b if not _PROMULGATION.match(x)] for b in _raw_blocks(text))
+        if lines
+    ]
+    fallback_title = Path(doc_id).stem
+    lines = [line for block in raw_blocks for line in block]
+    if sum(bool(_ARTICLE.match(line)) for line in lines) >= LEGAL_MIN_ARTICLES:
+        title, articles = _legal_paragraphs(lines, fallback_title)
+        return Document(doc_id, title, sha256 or _sha256(text), tuple(articles))
     # A Markdown document says where its headings are; then no other line is one.
     markdown = any(_MARKDOWN_HEADING.match(line) for block in raw_blocks for line in block)
     blocks = _join_broken(_mark_lead_captions(list(_classify(raw_blocks, markdown))))
-    fallback_title = Path(doc_id).stem
     title = next((b.text for b in blocks if b.kind == "heading"), fallback_title)
     paragraphs = tuple(_assign_sections(blocks, title))
     if not paragraphs:
         raise DocumentError(f"{doc_id} has no text to answer from", code="no_text")
-    return Document(doc_id, title, sha256 or hashlib.sha256(text.encode()).hexdigest(), paragraphs)
+    return Document(doc_id, title, sha256 or _sha256(text), paragraphs)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _legal_paragraphs(lines: list[str], fallback_title: str) -> tuple[str, list[Paragraph]]:
+    """A law's title and its articles, each under its 编/章/节 (see the module docstring)."""
+    title = ""
+    divisions: dict[int, str] = {}  # level -> heading, e.g. {2: "第四章 劳动合同的解除和终止"}
+    article = ""
+    body: list[str] = []
+    paragraphs: list[Paragraph] = []
+
+    def section() -> str:
+        return " ".join(divisions[level] for level in sorted(divisions)) or title
+
+    def flush() -> None:
+        if article and body:
+            paragraphs.append(Paragraph(section(), "\n".join(body), "article", article))
+        body.clear()
+
+    for raw in lines:
+        heading = _MARKDOWN_HEADING.match(raw)
+        line = " ".join((heading.group(1) if heading else raw).split())
+        division = _DIVISION.match(line)
+        found = _ARTICLE.match(line)
+        if division and len(line) <= HEADING_MAX_CHARS and not _SENTENCE_PUNCT.search(line):
+            flush()
+            article = ""
+            level = _DIVISION_LEVELS[division.group(1)]
+            divisions = {k: v for k, v in divisions.items() if k < level}
+            divisions[level] = line
+        elif found:
+            flush()
+            article = found.group(1)
+            if found.group(2):
+                body.append(found.group(2))
+        elif not title and (heading or not paragraphs):
+            title = line  # the first heading, or the first line above the articles
+        elif heading:
+            flush()  # another heading (附则 written without 第…章): a section of its own
+            article = ""
+            divisions = {9: line}
+        elif article:
+            body.append(line)  # a further 款, or an item （一）
+        else:
+            paragraphs.append(Paragraph(section(), line, "paragraph"))  # a preamble
+    flush()
+    return title or fallback_title, paragraphs
 
 
 def _raw_blocks(text: str) -> Iterable[list[str]]:

@@ -21,7 +21,14 @@ from pathlib import PurePath
 from typing import Any, Literal
 
 from index.errors import DocumentError
-from index.text import CLOSING_MARKS, ELLIPSIS, SENTENCE_ENDS
+from index.text import (
+    ARTICLE_START,
+    CLOSING_MARKS,
+    DIVISION_START,
+    ELLIPSIS,
+    ITEM_START,
+    SENTENCE_ENDS,
+)
 
 Kind = Literal["text", "markdown", "docx", "pdf", "html"]
 KIND_BY_SUFFIX: dict[str, Kind] = {
@@ -157,7 +164,61 @@ def _extract_text(name: str, data: bytes) -> ExtractedText:
 
 
 def _extract_markdown(name: str, data: bytes) -> ExtractedText:
-    return ExtractedText(decode_text(name, data), "markdown")
+    """Markdown through a real parser (markdown-it-py): headings stay ``#`` lines, inline
+    markup is dropped, tables become one sentence per row; front matter, HTML (comments such
+    as ``<!-- INFO END -->`` included) and the metadata lines above such a marker are not
+    content."""
+    from markdown_it import MarkdownIt
+
+    text = _FRONT_MATTER.sub("", decode_text(name, data), count=1)
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    blocks: list[str] = []
+    rows = 0
+    heading: str | None = None
+    table: list[list[str]] = []
+    for token in tokens:
+        if token.type == "heading_open":
+            heading = "#" * int(token.tag[1])
+        elif token.type == "html_block" and _METADATA_END.search(token.content):
+            # Everything between the title and the marker is metadata (promulgation lines).
+            blocks = [b for b in blocks if b.startswith("# ")][:1]
+        elif token.type == "tr_open":
+            table.append([])
+        elif token.type == "table_close":
+            lines = table_lines(table)
+            rows += len(lines)
+            blocks.extend(lines)
+            table = []
+        elif token.type == "inline":
+            content = _inline_text(token)
+            if table:
+                table[-1].append(content)
+            elif heading is not None:
+                blocks.append(f"{heading} {content}")
+                heading = None
+            else:
+                blocks.append(content)
+        elif token.type in ("fence", "code_block"):
+            blocks.append(token.content.strip())
+    return ExtractedText(_join_blocks(blocks), "markdown", table_rows=rows)
+
+
+def _inline_text(token: Any) -> str:
+    """An inline token's text without its markup; soft line breaks rejoined."""
+    text = ""
+    for child in token.children or []:
+        if child.type in ("text", "code_inline"):
+            text += child.content
+        elif child.type in ("softbreak", "hardbreak"):
+            text = _join_wrapped(text, "")
+            text += "\n"
+        elif child.type == "image":
+            text += child.content
+    return _unwrap(text)
+
+
+_FRONT_MATTER = re.compile(r"\A(?:\ufeff)?---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*\n", re.S)
+_METADATA_END = re.compile(r"<!--\s*INFO END\s*-->", re.I)
 
 
 # --- Word --------------------------------------------------------------------------------------
@@ -283,6 +344,9 @@ def reflow_lines(lines: Iterable[str]) -> list[str]:
     blocks: list[str] = []
     current = ""
     for line in stripped:
+        if current and _starts_a_unit(line):
+            blocks.append(current)  # an article, a chapter or an item never continues a line
+            current = ""
         current = _join_wrapped(current, line)
         if len(line) < full or line.endswith(tuple(_TERMINAL)):
             blocks.append(current)
@@ -290,6 +354,10 @@ def reflow_lines(lines: Iterable[str]) -> list[str]:
     if current:
         blocks.append(current)
     return blocks
+
+
+def _starts_a_unit(line: str) -> bool:
+    return bool(ARTICLE_START.match(line) or DIVISION_START.match(line) or ITEM_START.match(line))
 
 
 def _join_wrapped(left: str, right: str) -> str:

@@ -3,7 +3,10 @@
     manifest.json          format version, model and dimension, corpus hash, counts (written last)
     chunks.jsonl           one chunk per line, in vector order
     dense.faiss            FAISS index over the chunks' normalised embeddings (inner product)
-    sentences.npy          one normalised embedding per chunk sentence, for extractive answers
+    sentences.npy          one normalised embedding per unit of a chunk (its sentences, long ones
+                           divided into clauses), for finding and quoting a clause
+    reference.json         how the bundled off-domain questions score here (for abstention)
+    off_domain.npy         those questions' embeddings
     bm25/                  bm25s files over jieba words (params, vocab, CSC matrix)
 
 Loading checks that the parts agree (vector count = chunk count = BM25 documents, same model
@@ -28,13 +31,16 @@ from index.errors import IndexFormatError
 from index.ingest.chunking import Chunk
 from index.ingest.documents import Document
 from index.model.encoder import Encoder, Vectors
-from index.text import tokenize
+from index.text import question_script, tokenize
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: reference.json; chunks with article, lead and clause units
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 DENSE = "dense.faiss"
 SENTENCES = "sentences.npy"
+REFERENCE = "reference.json"
+REFERENCE_VECTORS = "off_domain.npy"
+OFF_DOMAIN_QUESTIONS = Path(__file__).parents[1] / "answering" / "off_domain_questions.txt"
 BM25_DIR = "bm25"
 _ENCODE_BATCH = 16
 
@@ -76,6 +82,7 @@ class IndexVersion:
     sentence_vectors: Vectors
     sentence_owner: np.ndarray  # sentence row -> chunk row
     bm25: Any  # bm25s.BM25
+    reference: dict[str, Any]  # off-domain questions' scores on this version (REFERENCE)
 
     @property
     def version_id(self) -> str:
@@ -103,18 +110,21 @@ def build_version(
     vectors = _encode(
         [c.embedding_text for c in chunks], encoder.encode_passages, "passages", progress, report
     )
-    sentences = [s for c in chunks for s in c.sentences]
+    sentences = [s for c in chunks for s in c.unit_texts]
     sentence_vectors = _encode(sentences, encoder.encode_passages, "sentences", progress, report)
     report("writing", 0, 1)
 
     dense = _dense_index(vectors, approximate_above)
     lexical = bm25s.BM25()
-    lexical.index([tokenize(f"{c.section} {c.text}") for c in chunks], show_progress=False)
+    lexical.index([tokenize(c.search_text) for c in chunks], show_progress=False)
 
     import faiss
 
     faiss.write_index(dense, str(folder / DENSE))
     np.save(folder / SENTENCES, sentence_vectors, allow_pickle=False)
+    reference = off_domain_reference(encoder, vectors, sentence_vectors)
+    np.save(folder / REFERENCE_VECTORS, reference.pop("vectors"), allow_pickle=False)
+    (folder / REFERENCE).write_text(json.dumps(reference, indent=2) + "\n", "utf-8")
     lexical.save(str(folder / BM25_DIR), show_progress=False)
     with (folder / CHUNKS).open("w", encoding="utf-8") as handle:
         for chunk in chunks:
@@ -177,7 +187,38 @@ def load_version(folder: Path, encoder: Encoder) -> IndexVersion:
     if sentence_vectors.shape != (sentence_total, manifest.dim) or dense.d != manifest.dim:
         raise IndexFormatError(f"index {folder.name} has vectors of the wrong shape")
     owner = np.repeat(np.arange(len(chunks)), [len(c.sentences) for c in chunks])
-    return IndexVersion(folder, manifest, chunks, dense, sentence_vectors, owner, bm25)
+    try:
+        reference = json.loads((folder / REFERENCE).read_text("utf-8"))
+        reference["vectors"] = np.load(folder / REFERENCE_VECTORS, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise IndexFormatError(f"index {folder.name} is damaged: {exc}") from exc
+    return IndexVersion(folder, manifest, chunks, dense, sentence_vectors, owner, bm25, reference)
+
+
+def off_domain_questions() -> list[str]:
+    """The bundled questions far from any union or labour document."""
+    lines = OFF_DOMAIN_QUESTIONS.read_text("utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def off_domain_reference(encoder: Encoder, passages: Vectors, units: Vectors) -> dict[str, Any]:
+    """How off-domain questions score on this version, per script (Chinese, and Latin: an
+    English question sits lower on the scale against Chinese text): the mean and spread of
+    their best passage and best unit cosines. Abstention measures a question against those
+    of its script, so its features mean the same whatever the corpus's size and topics."""
+    questions = off_domain_questions()
+    queries = encoder.encode_queries(questions)
+    best_passage = (queries @ passages.T).max(axis=1)
+    best_unit = (queries @ units.T).max(axis=1)
+    reference: dict[str, Any] = {"vectors": queries}
+    for script in ("cjk", "latin"):
+        rows = [i for i, q in enumerate(questions) if question_script(q) == script]
+        reference[script] = {
+            "questions": len(rows),
+            "passage": [float(best_passage[rows].mean()), float(best_passage[rows].std() + 1e-6)],
+            "unit": [float(best_unit[rows].mean()), float(best_unit[rows].std() + 1e-6)],
+        }
+    return reference
 
 
 def passages_per_document(folder: Path) -> dict[str, int]:
