@@ -12,19 +12,22 @@ import time
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from tests.support import REPO
+from tests.support import REPO, REPORT
 from tests.telegram_stub import BotApiStub
 
 TOKEN = "987654:TEST-stand-in-token-Zq8x"
 
 
 def deployment(root: Path, converted_model: Path) -> tuple[Path, Path]:
-    """A data folder (sharing the session's converted model) and a copy of the corpus, so a
-    test may change both freely. Returns (data_dir, corpus_dir)."""
+    """A data folder (sharing the session's converted model) and a corpus folder with a copy
+    of the report, so a test may change both freely (the laws are left out: these tests are
+    about the bot's mechanics, and a build of the report takes seconds). Returns (data_dir,
+    corpus_dir)."""
     data_dir, corpus_dir = root / "data", root / "corpus"
     (data_dir / "models").mkdir(parents=True)
     (data_dir / "models" / converted_model.name).symlink_to(converted_model)
-    shutil.copytree(REPO / "corpus", corpus_dir)
+    corpus_dir.mkdir()
+    shutil.copy(REPORT, corpus_dir / REPORT.name)
     return data_dir, corpus_dir
 
 

@@ -14,7 +14,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from tests.support import REPO
+from tests.support import REPO, REPORT_ONLY
 from tests.telegram_stub import BotApiStub
 
 
@@ -100,10 +100,11 @@ def engine_tokenize(tmp_path_factory: pytest.TempPathFactory) -> EngineTokenize:
 
 @pytest.fixture(scope="session")
 def settings(data_dir: Path, converted_model: Path):  # type: ignore[no-untyped-def]
-    """Settings on the session's data dir (model already converted) and the shipped corpus."""
+    """Settings on the session's data dir (model already converted) and the report alone (the
+    bot's mechanics are tested on it; ``shipped`` has the report and the laws)."""
     from bot.settings import Settings
 
-    return Settings(paths={"data_dir": data_dir, "corpus_dir": REPO / "corpus"})
+    return Settings(paths={"data_dir": data_dir, "corpus_dir": REPORT_ONLY})
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +113,22 @@ def core(settings):  # type: ignore[no-untyped-def]
     from bot.app import build_core
 
     return build_core(settings, progress=False)
+
+
+@pytest.fixture(scope="session")
+def shipped(tmp_path_factory: pytest.TempPathFactory, converted_model: Path, encoder):  # type: ignore[no-untyped-def]
+    """The shipped corpus (the report and the eleven laws) built once per session, in a data
+    folder of its own: (settings, answerer, the documents' titles)."""
+    from bot.settings import Settings
+    from index import open_answerer, open_serving
+
+    data_dir = tmp_path_factory.mktemp("shipped")
+    (data_dir / "models").mkdir()
+    (data_dir / "models" / converted_model.name).symlink_to(converted_model)
+    settings = Settings(paths={"data_dir": data_dir, "corpus_dir": REPO / "corpus"})
+    version = open_serving(settings, encoder, progress=False)
+    titles = [str(d["title"]) for d in version.manifest.documents]
+    return settings, open_answerer(settings, encoder, version), titles
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "corpus" / "nmg-trade-unions-2025.txt"
+REPORT_ONLY = REPO / "eval" / "report-only"  # the report alone (a link to it)
+LAW_QUESTIONS = REPO / "eval" / "laws.jsonl"
 QUESTIONS = REPO / "eval" / "questions.jsonl"
 
 

@@ -8,28 +8,88 @@ from pathlib import Path
 import pytest
 
 from index import Reason
-from index.answering.evaluation import evaluate, load_questions
-from tests.support import QUESTIONS
+from index.answering.evaluation import Outcome, evaluate, load_questions
+from tests.support import LAW_QUESTIONS, QUESTIONS
 
 pytestmark = pytest.mark.slow
 
 
-def test_question_set_meets_the_quality_targets(core) -> None:  # type: ignore[no-untyped-def]
-    outcomes = evaluate(core.answerer, load_questions(QUESTIONS), k=5)
+# Never in the bundled off-domain reference or the eval set: poems, weather, trivia, small talk.
+OFF_DOMAIN = [
+    "帮我写一首关于春天的诗",
+    "What is the capital of France?",
+    "明天呼和浩特天气怎么样？",
+    "今天包头下雪吗？",
+    "讲个笑话",
+    "hello, how are you?",
+    "Who are you?",
+    "谁是世界上跑得最快的人？",
+    "鄂尔多斯有什么好吃的？",
+    "红烧肉怎么做",
+    "Can you recommend a good restaurant?",
+]
 
-    def recall(kinds: set[str], k: int) -> float:
-        group = [o for o in outcomes if o.question.kind in kinds]
-        return sum(o.rank is not None and o.rank <= k for o in group) / len(group)
 
-    answerable = [o for o in outcomes if o.question.kind != "unanswerable"]
-    unanswerable = [o for o in outcomes if o.question.kind == "unanswerable"]
-    assert len(answerable) >= 45
-    assert len(unanswerable) >= 15
-    assert recall({"fact", "colloquial"}, 3) >= 0.95
-    assert recall({"english"}, 3) >= 0.75
-    assert recall({"fact", "colloquial", "english"}, 1) >= 0.85
-    assert sum(not o.answered for o in unanswerable) / len(unanswerable) >= 0.80
-    assert sum(o.answered for o in answerable) / len(answerable) >= 0.95
+def _recall(outcomes: list[Outcome], kinds: set[str], k: int) -> float:
+    group = [o for o in outcomes if o.question.kind in kinds]
+    return sum(o.rank is not None and o.rank <= k for o in group) / len(group)
+
+
+def _share(outcomes: list[Outcome], kind: str, *, answered: bool) -> float:
+    group = [o for o in outcomes if o.question.kind == kind]
+    return sum(o.answered == answered for o in group) / len(group)
+
+
+def test_with_the_report_alone_the_question_set_holds_its_measured_quality(core) -> None:  # type: ignore[no-untyped-def]
+    """Floors just under what `make eval` measured (README): a regression guard."""
+    outcomes = evaluate(core.answerer, load_questions(QUESTIONS, LAW_QUESTIONS), k=5)
+    assert _recall(outcomes, {"fact", "colloquial"}, 3) >= 0.95
+    assert _recall(outcomes, {"english"}, 3) >= 0.83
+    assert _recall(outcomes, {"fact", "colloquial", "english"}, 1) >= 0.85
+    report_answerable = [
+        o for o in outcomes if o.question.kind in ("fact", "colloquial", "english")
+    ]
+    assert sum(o.answered for o in report_answerable) / len(report_answerable) >= 0.88
+    assert _share(outcomes, "unanswerable", answered=False) >= 0.85
+    # Without the laws loaded, every law question is one the documents do not answer.
+    assert _share(outcomes, "law_near", answered=False) >= 0.75
+
+
+def test_with_the_laws_loaded_law_questions_find_their_article(shipped) -> None:  # type: ignore[no-untyped-def]
+    """Floors just under what `make eval` measured on the shipped corpus (README)."""
+    _, answerer, titles = shipped
+    questions = load_questions(QUESTIONS, LAW_QUESTIONS)
+    outcomes = evaluate(answerer, questions, k=5, titles=titles)
+    assert _recall(outcomes, {"law", "law_english"}, 3) >= 0.72
+    assert _recall(outcomes, {"law", "law_english"}, 1) >= 0.48
+    assert _recall(outcomes, {"law_english"}, 3) >= 0.58
+    assert _recall(outcomes, {"fact", "colloquial"}, 3) >= 0.90
+    laws = [o for o in outcomes if o.question.kind in ("law", "law_english")]
+    assert sum(o.answered for o in laws) / len(laws) >= 0.90
+    assert _share(outcomes, "unanswerable", answered=False) >= 0.60
+    assert _share(outcomes, "law_near", answered=False) >= 0.25
+
+
+@pytest.mark.parametrize("corpus", ["report alone", "report and laws"])
+def test_off_domain_requests_are_never_answered(core, shipped, corpus: str) -> None:  # type: ignore[no-untyped-def]
+    answerer = core.answerer if corpus == "report alone" else shipped[1]
+    answers = answerer.answer_many(OFF_DOMAIN, 5)
+    assert [a.question for a in answers if a.answered] == []
+    assert all(a.reason == Reason.NOT_IN_DOCUMENTS for a in answers)
+
+
+def test_a_law_answer_names_its_law_and_article_and_keeps_an_items_lead(shipped) -> None:  # type: ignore[no-untyped-def]
+    _, answerer, _ = shipped
+    answer = answerer.answer("试用期最长多久？")
+    assert answer.answered
+    assert answer.document in ("中华人民共和国劳动法", "中华人民共和国劳动合同法")
+    assert re.search(r"第[一二三四五六七八九十]+条$", answer.section or "")
+    assert "试用期" in answer.answer
+    assert answer.citation.startswith(f"《{answer.document}》")
+    item = answerer.answer("公司不给我交社保，我可以解除劳动合同吗？")
+    if "（三）" in item.answer:  # an item is quoted with the sentence it completes
+        assert item.answer.startswith("用人单位有下列情形之一的，劳动者可以解除劳动合同")
+    assert item.sources[0].document.startswith("中华人民共和国")
 
 
 def test_answer_quotes_the_report_verbatim_with_its_section(core) -> None:  # type: ignore[no-untyped-def]

@@ -42,7 +42,7 @@ def test_ask_json_reads_stdin_and_prints_one_object_per_question(core, data_dir:
         assert isinstance(obj["latency_ms"], float)
         assert obj["latency_ms"] >= 0
         for source in obj["sources"]:
-            assert set(source) == {"text", "section", "score"}
+            assert set(source) == {"text", "document", "section", "score"}
     first, empty, weather, emoji, long, trivia = objects
     assert first["answered"]
     assert "40个货车司机之家" in first["answer"]

@@ -27,6 +27,7 @@ from index.text import jieba_analyse, meaningful_chars
 
 MAX_QUESTION_CHARS = 1000
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,9}(?:\s[^<>]{0,80})?/?>")
 
 
 class Reason(StrEnum):
@@ -124,8 +125,9 @@ class Answer:
 
 
 def clean_question(raw: str) -> str:
-    """Drop invisible and control characters, fold whitespace; what remains is searched."""
-    text = _INVISIBLE.sub("", raw)
+    """Drop invisible and control characters and markup tags (pasted ``<b>…</b>``), fold
+    whitespace; what remains is searched."""
+    text = _TAG.sub(" ", _INVISIBLE.sub("", raw))
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
     return " ".join(text.split())
 
