@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 eval: $(STAMP)
-	$(BIN)/python -m index eval
+	$(BIN)/python -m index eval --corpus corpus --corpus eval/report-only
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

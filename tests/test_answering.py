@@ -108,8 +108,8 @@ def test_unanswerable_question_says_so_and_suggests_topics(core) -> None:  # typ
     assert not answer.answered
     assert answer.reason == Reason.NOT_IN_DOCUMENTS
     assert len(answer.sources) == 5  # still listed, for transparency
-    assert len(answer.suggestions) == 3
-    assert answer.suggestions[0].startswith("铸魂聚力绘就高质量发展“工”字答卷")
+    assert 1 <= len(answer.suggestions) <= 6
+    assert all("铸魂聚力" not in s for s in answer.suggestions)  # words, not the report's slogans
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,12 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Protocol
 
 from index.answering.abstention import AbstentionModel, abstention_features
 from index.answering.extraction import SentenceExtractor
-from index.answering.retrieval import HybridRetriever, Retrieval, RetrievalParams
+from index.answering.retrieval import HybridRetriever, Passage, Retrieval, RetrievalParams
 from index.ingest.chunking import Chunk
 from index.model.encoder import Encoder
 from index.settings import CoreSettings
@@ -172,7 +173,13 @@ class Answerer:
         self._chunks = {c.chunk_id: c for c in version.chunks}
         self.version = version.version_id
         self.documents = len(version.manifest.documents)
-        self.suggestions = _topics(version.chunks)
+        self._chunk_list = version.chunks
+
+    @cached_property
+    def suggestions(self) -> tuple[str, ...]:
+        """What the documents cover, in the words they use most: one line per document
+        (computed on the first refusal, not at load)."""
+        return document_topics(self._chunk_list)
 
     def answer(self, question: str, k: int = 5) -> Answer:
         return self.answer_many([question], k)[0]
@@ -207,7 +214,9 @@ class Answerer:
         sources = tuple(Source.of(p.chunk, p.score) for p in retrieval.passages)
         margin = self._abstention.margin(abstention_features(retrieval, self._retriever))
         if margin < 0 or not retrieval.passages:
-            return self._not_answered(question, Reason.NOT_IN_DOCUMENTS, sources, started)
+            return self._not_answered(
+                question, Reason.NOT_IN_DOCUMENTS, sources, started, retrieval.passages
+            )
         text, chunk = self._extractor.extract(retrieval)
         return Answer(
             question=question,
@@ -221,8 +230,16 @@ class Answerer:
         )
 
     def _not_answered(
-        self, question: str, reason: Reason, sources: tuple[Source, ...], started: float
+        self,
+        question: str,
+        reason: Reason,
+        sources: tuple[Source, ...],
+        started: float,
+        nearest: Sequence[Passage] = (),
     ) -> Answer:
+        nearby = tuple(
+            dict.fromkeys(passage_topic(p.chunk) for p in nearest[:3] if p.chunk.article)
+        )
         return Answer(
             question=question,
             answered=False,
@@ -231,7 +248,7 @@ class Answerer:
             sources=sources,
             version=self.version,
             reason=reason,
-            suggestions=self.suggestions,
+            suggestions=(*nearby, *(t for t in self.suggestions if t not in nearby))[:_SUGGESTIONS],
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
@@ -251,20 +268,46 @@ def open_retriever(
     return HybridRetriever(version, encoder, params)
 
 
-def _topics(chunks: list[Chunk], per_section: int = 4) -> tuple[str, ...]:
-    """Each section's title with its distinctive keywords (not the corpus-wide common ones)."""
+_NOUNS = ("n", "nz", "vn", "nt", "l")
+_SUGGESTIONS = 6
+
+
+def passage_topic(chunk: Chunk, words: int = 3) -> str:
+    """An article as a worker would ask about it: 劳动合同法第十九条：试用期、劳动合同期限.
+    (Only articles are offered: the report's paragraphs often open with slogans.)"""
+    keywords = [
+        w for w in jieba_analyse().extract_tags(chunk.text, topK=8, allowPOS=_NOUNS) if len(w) >= 2
+    ][:words]
+    place = f"{chunk.short_title}{chunk.article}" if chunk.article else ""
+    listed = "、".join(keywords) or chunk.text[:20]
+    return f"{place}：{listed}" if place else listed
+
+
+def document_topics(chunks: Sequence[Chunk], words: int = 6) -> tuple[str, ...]:
+    """What each document covers in its own distinctive words (not those every document
+    shares): a law after its short title; another document (whose title may be a slogan) by
+    the words that set each of its sections apart."""
     analyse = jieba_analyse()
-    by_section: dict[str, str] = {}
+    sections: dict[str, dict[str, str]] = {}
     for chunk in chunks:
-        by_section[chunk.section] = by_section.get(chunk.section, "") + chunk.text
-    nouns = ("n", "nz", "vn", "nt", "l")
-    common = set(analyse.extract_tags("".join(by_section.values()), topK=8, allowPOS=nouns))
+        if chunk.kind != "caption":
+            by_section = sections.setdefault(chunk.doc_id, {})
+            by_section[chunk.section] = by_section.get(chunk.section, "") + chunk.text
+    everything = "".join(t for by_section in sections.values() for t in by_section.values())
+    common = set(analyse.extract_tags(everything, topK=12, allowPOS=_NOUNS))
+
+    def distinctive(text: str, top: int) -> list[str]:
+        found = analyse.extract_tags(text, topK=top + 12, allowPOS=_NOUNS)
+        return [w for w in found if w not in common and len(w) >= 2][:top]
+
+    first = {c.doc_id: c for c in reversed(chunks)}
     topics = []
-    for section, text in by_section.items():
-        words = [
-            w
-            for w in analyse.extract_tags(text, topK=20, allowPOS=nouns)
-            if w not in common and len(w) >= 2
-        ][:per_section]
-        topics.append(f"{section}（{'、'.join(words)}）" if words else section)
-    return tuple(topics)
+    for doc, by_section in sections.items():
+        if first[doc].article:
+            listed = distinctive("".join(by_section.values()), words)
+            topics.append(f"{first[doc].short_title}：{'、'.join(listed)}")
+        else:
+            per_section = max(words // max(len(by_section), 1), 1)
+            listed = [w for text in by_section.values() for w in distinctive(text, per_section)]
+            topics.append("、".join(dict.fromkeys(listed[:words])))
+    return tuple(t for t in topics if t)
