@@ -46,6 +46,8 @@ def test_a_version_is_a_folder_of_named_files_that_loads_back(
         "chunks.jsonl",
         "dense.faiss",
         "manifest.json",
+        "off_domain.npy",
+        "reference.json",
         "sentences.npy",
     ]
     manifest = json.loads((folder / MANIFEST).read_text())
