@@ -60,7 +60,9 @@ def render(answer: Answer) -> str:
     """A readable answer: the quote, its section, then where it comes from."""
     if answer.answered:
         lines = [f"答：{answer.answer}", f"出处：{answer.citation}"]
-        lines += [f"  [{i}] {s.citation}：{s.text}" for i, s in enumerate(answer.sources[:3], 1)]
+        for i, source in enumerate(answer.sources[:3], 1):
+            text = source.text.replace("\n", "\n      ")  # an article's items, indented
+            lines.append(f"  [{i}] {source.citation}：{text}")
         return "\n".join(lines)
     lines = [ZH.refusal(answer.reason)]
     lines += [f"  · {topic}" for topic in answer.suggestions]
