@@ -50,10 +50,10 @@ class AbstentionModel:
 
 def abstention_features(retrieval: Retrieval, retriever: HybridRetriever) -> dict[str, float]:
     """Features that mean the same on any corpus: how far the best passage and the best unit
-    stand above what off-domain questions reach on *this* version (in their standard
-    deviations; see ``reference.json``), and how much of the question's IDF-weighted wording
-    the three passages nearest in meaning contain. (Measured: the fused top three let BM25
-    pull in passages that share only common words such as 工会, which blurs the last one.)"""
+    stand above what the bundled off-domain questions reach on *this* version (in their
+    standard deviations, per script; see ``reference.json``); how close the question is to one
+    of those questions; how much of its IDF-weighted wording the nearest passages (the three
+    nearest in meaning and the three ranked first) contain; and the rarest noun they lack."""
     script = question_script(retrieval.question)
     reference = retriever.version.reference[script]
     passage_mean, passage_std = reference["passage"]
