@@ -121,6 +121,19 @@ def has_number(text: str) -> bool:
     return bool(_NUMBER.search(text))
 
 
+# An amount as laws and reports write it: digits, 百分之八十, or a numeral with a unit (三十日,
+# 六个月, 二倍) — not an article or item number (第四十七条, 第二项).
+_QUANTITY = re.compile(
+    r"[0-9０-９]|百分之|(?<![第零一二两三四五六七八九十百千万])[一二两三四五六七八九十百千万半]+"
+    rf"(?:[{MEASURE_WORDS}日天年月周倍元]|小时|周岁)"
+)
+
+
+def has_quantity(text: str) -> bool:
+    """Whether ``text`` states an amount, duration or share (what 多少/几/多久 ask for)."""
+    return bool(_QUANTITY.search(text))
+
+
 def question_script(text: str) -> str:
     """ "cjk" when at least a fifth of the letters are ideographs, else "latin"."""
     letters = [ch for ch in text if unicodedata.category(ch)[0] == "L"]

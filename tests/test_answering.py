@@ -67,7 +67,7 @@ def test_with_the_laws_loaded_law_questions_find_their_article(shipped) -> None:
     laws = [o for o in outcomes if o.question.kind in ("law", "law_english")]
     assert sum(o.answered for o in laws) / len(laws) >= 0.90
     assert _share(outcomes, "unanswerable", answered=False) >= 0.60
-    assert _share(outcomes, "law_near", answered=False) >= 0.25
+    assert _share(outcomes, "law_near", answered=False) >= 0.45
 
 
 @pytest.mark.parametrize("corpus", ["report alone", "report and laws"])
@@ -76,6 +76,33 @@ def test_off_domain_requests_are_never_answered(core, shipped, corpus: str) -> N
     answers = answerer.answer_many(OFF_DOMAIN, 5)
     assert [a.question for a in answers if a.answered] == []
     assert all(a.reason == Reason.NOT_IN_DOCUMENTS for a in answers)
+
+
+def test_a_question_for_an_amount_the_documents_do_not_state_is_not_answered(shipped) -> None:  # type: ignore[no-untyped-def]
+    """婚假有几天: the laws mention 婚丧假 (劳动法第五十一条: paid) but never how many days.
+    (A passage that states some other amount still gets through: see the README.)"""
+    _, answerer, _ = shipped
+    days, leave = answerer.answer_many(["婚假有几天？", "女职工产假有多少天？"], 5)
+    assert not days.answered
+    assert days.reason == Reason.NOT_IN_DOCUMENTS
+    assert leave.answered
+    assert "98天" in leave.answer
+
+
+def test_amounts_are_told_from_article_numbers() -> None:
+    from index.text import has_quantity
+
+    stated = [
+        "试用期最长不得超过六个月",
+        "提前三十日",
+        "百分之八十",
+        "98天",
+        "二倍的工资",
+        "未满十六周岁",
+    ]
+    not_stated = ["依照本法第四十七条规定", "第二项", "由省、自治区、直辖市人民政府规定"]
+    assert [has_quantity(t) for t in stated] == [True] * len(stated)
+    assert [has_quantity(t) for t in not_stated] == [False] * len(not_stated)
 
 
 def test_a_law_answer_names_its_law_and_article_and_keeps_an_items_lead(shipped) -> None:  # type: ignore[no-untyped-def]

@@ -24,7 +24,7 @@ from index.ingest.chunking import Chunk
 from index.model.encoder import Encoder
 from index.settings import CoreSettings
 from index.store.version_folder import IndexVersion
-from index.text import jieba_analyse, meaningful_chars
+from index.text import has_quantity, jieba_analyse, meaningful_chars
 
 MAX_QUESTION_CHARS = 1000
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -218,6 +218,12 @@ class Answerer:
                 question, Reason.NOT_IN_DOCUMENTS, sources, started, retrieval.passages
             )
         text, chunk = self._extractor.extract(retrieval)
+        if retrieval.quantity and not has_quantity(text):
+            # Asked how many, how much or how long, and the best the documents say holds no
+            # amount (北京市的最低工资是多少 → "由省…人民政府规定"): the figure is not in them.
+            return self._not_answered(
+                question, Reason.NOT_IN_DOCUMENTS, sources, started, retrieval.passages
+            )
         return Answer(
             question=question,
             answered=True,

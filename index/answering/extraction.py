@@ -8,7 +8,7 @@ import numpy as np
 
 from index.answering.retrieval import HybridRetriever, Retrieval, weighted_coverage
 from index.ingest.chunking import ITEM, Chunk
-from index.text import has_number, split_clauses, tokenize
+from index.text import has_number, has_quantity, split_clauses, tokenize
 
 _ANSWER_SENTENCES = 3
 _SENTENCE_MARGIN = 0.04
@@ -38,7 +38,7 @@ class SentenceExtractor:
             for i, unit in enumerate(chunk.sentences):
                 words = self.retriever.sentence_words[start + i]
                 score = float(sims[i]) + 0.5 * weighted_coverage(retrieval.words, words)
-                if retrieval.quantity and has_number(unit):
+                if retrieval.quantity and has_quantity(unit):
                     score += 0.03
                 scores.append(score - 0.01 * rank)  # ties go to the better passage
             top = max(range(len(scores)), key=scores.__getitem__)
@@ -56,9 +56,27 @@ class SentenceExtractor:
                 first -= 1
             else:
                 last += 1
+        if retrieval.quantity:  # the amount asked for may sit in the next unit
+            first, last = _widen_to_quantity(chunk.sentences, scores, first, last)
         quote = _trim("".join(chunk.sentences[first : last + 1]), retrieval)
         lead = _lead_of(chunk, first)
         return (f"{lead}{quote}" if lead and not quote.startswith(lead) else quote), chunk
+
+
+def _widen_to_quantity(
+    units: tuple[str, ...], scores: list[float], first: int, last: int
+) -> tuple[int, int]:
+    """Extend the quote by the better-scoring neighbour that states an amount, when the quote
+    itself has none (for 多少/几/多久 questions)."""
+    if any(has_quantity(u) for u in units[first : last + 1]):
+        return first, last
+    neighbours = [
+        i for i in (first - 1, last + 1) if 0 <= i < len(units) and has_quantity(units[i])
+    ]
+    if not neighbours or last - first + 1 >= _ANSWER_SENTENCES:
+        return first, last
+    best = max(neighbours, key=scores.__getitem__)
+    return min(first, best), max(last, best)
 
 
 def _lead_of(chunk: Chunk, unit: int) -> str:

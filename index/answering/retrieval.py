@@ -24,7 +24,9 @@ from index.model.encoder import Encoder, Vectors
 from index.store.version_folder import IndexVersion
 from index.text import MEASURE_WORDS, has_number, jieba_analyse, tokenize
 
-_QUANTITY_QUESTION = re.compile(rf"多少|几[{MEASURE_WORDS}年天位]?|how (many|much)", re.I)
+_QUANTITY_QUESTION = re.compile(
+    rf"多少|几[{MEASURE_WORDS}年天位]?|多久|多长时间|how (many|much|long)", re.I
+)
 
 
 @dataclass(frozen=True)
