@@ -133,6 +133,20 @@ class BotApiStub:
                 return found
             time.sleep(0.01)
 
+    def wait_sent(self, chat_id: int, since: float, *, timeout: float = 30.0) -> list[Call]:
+        """Block until a message has been delivered to ``chat_id`` since ``since``; return those
+        delivered so far."""
+        self.wait_for(
+            lambda c: (
+                c.method == "sendMessage"
+                and c.at >= since
+                and c.result is not None
+                and int(c.params["chat_id"]) == chat_id
+            ),
+            timeout=timeout,
+        )
+        return self.sent_to(chat_id, since)
+
     def sent_to(self, chat_id: int, since: float = 0.0) -> list[Call]:
         """Messages delivered to ``chat_id`` (calls the stand-in accepted) since ``since``."""
         with self._lock:

@@ -275,14 +275,7 @@ def test_reload_reports_progress_in_one_message_then_serves_the_new_document(
 
     since = time.monotonic()
     stub.push(callback_update(ADMIN, "adm:reload"))
-    (started,) = stub.wait_for(
-        lambda c: (
-            c.method == "sendMessage"
-            and c.at >= since
-            and int(c.params["chat_id"]) == ADMIN
-            and c.result is not None
-        )
-    )[:1]
+    (started,) = stub.wait_sent(ADMIN, since)[:1]
     assert started.params["text"].startswith("⏳ 正在重建索引")
     progress_id = started.result["message_id"]
 

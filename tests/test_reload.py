@@ -371,15 +371,7 @@ def ask_call(stub: BotApiStub, url: str, user_id: int) -> Call:
     """Ask through one instance's webhook; the reply to that (new) user comes from it."""
     since = time.monotonic()
     assert post_update(url, update(message_update(user_id, NEW_FACT_QUESTION)), SECRET) == 200
-    (reply,) = stub.wait_for(
-        lambda c: (
-            c.method == "sendMessage"
-            and c.at >= since
-            and int(c.params["chat_id"]) == user_id
-            and c.result is not None
-        ),
-        timeout=30,
-    )
+    (reply,) = stub.wait_sent(user_id, since)
     return reply
 
 
