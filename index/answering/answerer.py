@@ -173,13 +173,12 @@ class Answerer:
         self._chunks = {c.chunk_id: c for c in version.chunks}
         self.version = version.version_id
         self.documents = len(version.manifest.documents)
-        self._chunk_list = version.chunks
 
     @cached_property
     def suggestions(self) -> tuple[str, ...]:
         """What the documents cover, in the words they use most: one line per document
         (computed on the first refusal, not at load)."""
-        return document_topics(self._chunk_list)
+        return document_topics(list(self._chunks.values()))  # in reading order
 
     def answer(self, question: str, k: int = 5) -> Answer:
         return self.answer_many([question], k)[0]
