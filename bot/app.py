@@ -10,6 +10,7 @@ back to the handler, which renders the ``Answer`` and queues it for storage (``R
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
+_DISPOSE_TIMEOUT_S = 10.0
 
 
 def configure_logging(level: int = logging.WARNING) -> None:
@@ -92,7 +94,10 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
     try:
         yield Database(engine, Repository(make_sessionmaker(engine)))
     finally:
-        await engine.dispose()
+        try:  # bounded: a connection the network broke must not keep the process from exiting
+            await asyncio.wait_for(engine.dispose(), _DISPOSE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("closing the database connections took over %.0f s", _DISPOSE_TIMEOUT_S)
 
 
 async def migrated(database: Database) -> None:
@@ -139,12 +144,21 @@ def build_telegram(services: Services) -> tuple[Dispatcher, Bot]:
 
 
 def fsm_storage(settings: Settings) -> BaseStorage | None:
-    """Redis when REDIS_URL is set (shared by instances), else None (in memory)."""
+    """Redis when REDIS_URL is set (shared by instances; its outages fail soft), else None
+    (in memory)."""
     if settings.telegram.redis_url is None:
         return None
     from aiogram.fsm.storage.redis import RedisStorage
 
-    return RedisStorage.from_url(settings.telegram.redis_url.get_secret_value())
+    from bot.telegram.state import FailSoftStorage
+
+    # Timeouts, so an unreachable Redis costs a question seconds at most, then nothing (it
+    # fails soft: see FailSoftStorage).
+    timeouts = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+    redis = RedisStorage.from_url(
+        settings.telegram.redis_url.get_secret_value(), connection_kwargs=timeouts
+    )
+    return FailSoftStorage(redis)
 
 
 async def serve_telegram(core: Core) -> None:

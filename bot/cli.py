@@ -83,10 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve_telegram(core: Core) -> int:
     from bot.app import serve_telegram
+    from bot.telegram.runner import StartRefusedError
 
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(serve_telegram(core))
+    except StartRefusedError as exc:
+        logging.getLogger("bot").error("cannot serve Telegram: %s", exc)
+        return EXIT_ERROR
     except Exception:  # logged through the redacting handler, unlike a bare traceback
         logging.getLogger("bot").exception("the Telegram bot stopped on an error")
         return 1

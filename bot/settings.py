@@ -20,6 +20,8 @@ class TelegramSettings(BaseModel):
     webhook_host: str = "127.0.0.1"
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     webhook_path: str = "/telegram/webhook"
+    # Telegram sends it with every webhook call; required (at least 16 characters) unless
+    # webhook_url is set, in which case one is generated and registered at start.
     webhook_secret: SecretStr | None = None
     # The public https URL registered with setWebhook; unset = registered elsewhere.
     webhook_url: str | None = None
@@ -28,6 +30,10 @@ class TelegramSettings(BaseModel):
     throttle_rate: float = Field(default=1.0, gt=0)
     # Seconds to finish questions in flight and store them on SIGTERM/SIGINT.
     shutdown_grace_s: float = Field(default=20.0, ge=0)
+    # Seconds one Bot API request may take before it counts as failed (then retried).
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    # Seconds a reply is retried for (5xx, timeouts, flood control) before it counts as failed.
+    send_retry_s: float = Field(default=90.0, ge=0)
     # Env: REDIS_URL. Conversation state (the 👎 comment prompt) in Redis, shared by instances;
     # unset = in this process's memory.
     redis_url: SecretStr | None = None

@@ -208,6 +208,7 @@ class Texts:
     non_text: str
     throttled: str
     thanks: str
+    thanks_no_comment: str
     ask_comment: str
     comment_saved: str
     expired: str
@@ -216,6 +217,7 @@ class Texts:
     unknown_command: str
     channel: str
     error: str
+    unreadable: str
     commands: dict[str, str]
     admin: AdminTexts
     admin_commands: dict[str, str]
@@ -255,6 +257,7 @@ ZH = Texts(
     non_text="我目前只能理解文字问题，请直接用文字提问。",
     throttled="您问得太快了，请稍等几秒再问。",
     thanks="谢谢反馈！",
+    thanks_no_comment="谢谢反馈，已记录！（留言功能暂时不可用，请稍后再试。）",
     ask_comment="谢谢反馈！可以简单说说哪里不好吗？直接回复这条消息即可（也可以跳过）。",
     comment_saved="已记下您的意见，谢谢！",
     expired="这个按钮已失效，请重新提问。",
@@ -263,6 +266,7 @@ ZH = Texts(
     unknown_command="没有这个命令。可用命令：/start /help /forget_me",
     channel="请在与我的私聊中提问。",
     error="抱歉，处理时出了点问题，请稍后再试。",
+    unreadable="抱歉，这条消息无法读取（可能是转发或新类型的消息）。请直接输入文字提问。",
     commands={"start": "开始", "help": "使用帮助", "forget_me": "删除我的记录"},
     admin=ADMIN_ZH,
     admin_commands={
@@ -309,6 +313,7 @@ EN = Texts(
     non_text="I only understand text questions; please type your question.",
     throttled="You are asking very fast; please wait a few seconds.",
     thanks="Thanks for the feedback!",
+    thanks_no_comment="Thanks, your vote is saved. (Comments are unavailable right now.)",
     ask_comment="Thanks! What was wrong? Reply to this message in a few words (or skip).",
     comment_saved="Noted, thank you!",
     expired="This button has expired; please ask again.",
@@ -317,6 +322,10 @@ EN = Texts(
     unknown_command="Unknown command. Available: /start /help /forget_me",
     channel="Please ask me in a private chat.",
     error="Sorry, something went wrong; please try again later.",
+    unreadable=(
+        "Sorry, I could not read that message (a forward or a new kind of message). "
+        "Please type your question as text."
+    ),
     commands={"start": "Start", "help": "How to use", "forget_me": "Delete my data"},
     admin=ADMIN_EN,
     admin_commands={

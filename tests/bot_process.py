@@ -76,15 +76,42 @@ class BotProcess:
         count = menus_before + 2
         started = self.stub.wait_for(
             lambda c: (
-                c.method == "setMyCommands" and c.token == token and not c.params.get("scope")
+                c.method == "setMyCommands"
+                and c.token == token
+                and not c.params.get("scope")
+                and c.result is not None  # accepted (a call the stand-in failed does not count)
             ),
             count=count,
             timeout=timeout,
         )
         assert len(started) >= count, self.log()
 
+    @classmethod
+    def started(cls, stub: BotApiStub, data_dir: Path, log: Path, **env: str) -> BotProcess:
+        """A bot process that has started (whatever other processes did on ``stub`` before)."""
+        before = len(
+            stub.wait_for(
+                lambda c: (
+                    c.method == "setMyCommands"
+                    and not c.params.get("scope")
+                    and c.result is not None
+                    and c.token == env.get("BOT_TOKEN", TOKEN)
+                ),
+                count=0,
+                timeout=0,
+            )
+        )
+        process = cls(stub, data_dir, log, **env)
+        try:
+            process.wait_started(menus_before=before)
+        except BaseException:
+            process.__exit__(None, None, None)
+            raise
+        return process
+
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text()
 
     def handled(self, update_id: int) -> bool:

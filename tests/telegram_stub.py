@@ -4,7 +4,12 @@ It runs its own event loop in a thread, so tests and benchmarks drive it from pl
 ``push`` an update, then ``wait_for`` the calls the bot makes. It implements the methods the bot
 calls (getMe, getUpdates with long polling, sendMessage, editMessageText, answerCallbackQuery,
 sendChatAction, setMyCommands, deleteWebhook, setWebhook, sendDocument, sendPhoto, getFile and
-the file download URL) and can make the next call of a method fail (e.g. 429 with retry_after).
+the file download URL) and misbehaves on demand, as Telegram and networks do: the next call of
+a method fails (e.g. 429 with retry_after), every call fails for a while (500) or hangs, and
+updates confirmed by an offset can be delivered again (a confirmation Telegram lost).
+
+Offsets work as Telegram's: getUpdates with ``offset`` confirms, and forgets, every update below
+it; unconfirmed updates are delivered again to the next getUpdates, from any process.
 """
 
 from __future__ import annotations
@@ -52,6 +57,9 @@ class BotApiStub:
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._failures: dict[str, list[dict[str, Any]]] = {}
+        self._outages: dict[str, tuple[float, int]] = {}  # method -> (until, HTTP status)
+        self._hangs: dict[str, tuple[float, float]] = {}  # method -> (until, seconds to hang)
+        self._confirmed: dict[int, dict[str, Any]] = {}  # updates an offset confirmed, by id
         self._files: dict[str, tuple[bytes, int]] = {}  # file_id -> (content, declared size)
         self._lock = threading.Lock()
         self._loop = asyncio.AbstractEventLoop()  # replaced by a real loop in start()
@@ -121,6 +129,45 @@ class BotApiStub:
         with self._lock:
             self._failures.setdefault(method, []).append(error)
 
+    def fail_for(self, method: str, seconds: float, *, code: int = 500) -> None:
+        """Every call of ``method`` in the next ``seconds`` fails with ``code`` (JSON error)."""
+        with self._lock:
+            self._outages[method] = (time.monotonic() + seconds, code)
+
+    def hang_for(self, method: str, seconds: float, *, hang_s: float) -> None:
+        """Every call of ``method`` in the next ``seconds`` hangs ``hang_s``, then fails with
+        504 (not delivered), like a gateway that gave up."""
+        with self._lock:
+            self._hangs[method] = (time.monotonic() + seconds, hang_s)
+
+    def clear_faults(self) -> None:
+        """Every method works again."""
+        with self._lock:
+            self._failures.clear()
+            self._outages.clear()
+            self._hangs.clear()
+
+    def redeliver_confirmed(self) -> int:
+        """Deliver again every update already confirmed (Telegram lost the confirmation);
+        returns how many."""
+
+        async def add() -> int:
+            assert self._new_update is not None
+            async with self._new_update:
+                pending = {u["update_id"] for u in self._updates}
+                again = [u for i, u in self._confirmed.items() if i not in pending]
+                self._updates = sorted(again + self._updates, key=lambda u: u["update_id"])
+                self._new_update.notify_all()
+                return len(again)
+
+        return asyncio.run_coroutine_threadsafe(add(), self._loop).result(5)
+
+    @property
+    def pending_updates(self) -> list[int]:
+        """Ids of the updates not yet confirmed by an offset."""
+        with self._lock:
+            return [u["update_id"] for u in self._updates]
+
     def wait_for(
         self, predicate: Callable[[Call], bool], *, count: int = 1, timeout: float = 30.0
     ) -> list[Call]:
@@ -165,10 +212,23 @@ class BotApiStub:
         method = request.match_info["method"]
         params = await _params(request)
         call = Call(method, params, request.match_info["token"])
+        now = time.monotonic()
         with self._lock:
             self.calls.append(call)
             queued = self._failures.get(method)
             failure = queued.pop(0) if queued else None
+            outage, hang = self._outages.get(method), self._hangs.get(method)
+        if failure is None and outage is not None and now < outage[0]:
+            failure = {"ok": False, "error_code": outage[1], "description": "Internal Server Error"}
+        if failure is None and hang is not None and now < hang[0]:
+            await asyncio.sleep(hang[1])
+            failure = {"ok": False, "error_code": 504, "description": "Gateway Timeout"}
+        if method in ("sendMessage", "editMessageText") and len(params.get("text", "")) > 4096:
+            failure = {
+                "ok": False,
+                "error_code": 400,
+                "description": "Bad Request: message is too long",
+            }
         if failure is not None:
             return web.json_response(failure, status=failure["error_code"])
         handler = getattr(self, f"_api_{method}", None)
@@ -202,14 +262,18 @@ class BotApiStub:
 
     async def _api_getUpdates(self, params: dict[str, Any]) -> Any:
         offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)
         assert self._new_update is not None
         async with self._new_update:
+            self._confirmed.update(
+                (u["update_id"], u) for u in self._updates if u["update_id"] < offset
+            )
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
             if not self._updates and timeout:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._new_update.wait(), timeout)
-            return list(self._updates[:100])
+            return list(self._updates[:limit])
 
     async def _api_sendMessage(self, params: dict[str, Any]) -> Any:
         return self._message(params, text=params.get("text", ""))

@@ -132,6 +132,20 @@ def test_stored_names_stay_inside_the_corpus_folder(given: str, stored: str) -> 
     assert safe_name(given) == stored
 
 
+def test_a_300_character_chinese_name_is_shortened_to_fit_the_file_system(tmp_path: Path) -> None:
+    """300 CJK characters are 900 bytes; file systems allow 255 (errno 36 before)."""
+    corpus, trash = tmp_path / "corpus", tmp_path / "trash"
+    name = "内蒙古自治区总工会" * 33 + "通知.txt"
+    first = store_document(corpus, trash, name, "工会通知。\n".encode())
+    assert first.name.startswith("内蒙古自治区总工会")
+    assert first.name.endswith(".txt")
+    assert len(first.name.encode()) <= 180  # room for the temporary and trash names' affixes
+    again = store_document(corpus, trash, name, "工会新通知。\n".encode())  # replaced: trashed
+    assert again.replaced
+    assert remove_document(corpus, trash, again.name) == again.name
+    assert len(list(trash.iterdir())) == 2
+
+
 def test_an_unusable_name_is_refused() -> None:
     with pytest.raises(DocumentError, match="not a usable file name"):
         safe_name("../...")

@@ -22,8 +22,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.db.engine import make_sessionmaker, migrate
-from bot.db.models import AdminEvent, Base
+from bot.db.engine import make_engine, make_sessionmaker, migrate
+from bot.db.models import AdminEvent, Base, Feedback
 from bot.db.recorder import SET_ASIDE, Recorder
 from bot.db.repository import QuestionRecord, Repository, utcnow
 from bot.db.set_aside import SetAsideFile
@@ -215,19 +215,36 @@ async def test_admin_events_are_kept_and_forgotten_with_the_user(repository: Rep
     assert [tuple(row) for row in left] == [(10, True)]
 
 
-# Values the database refuses for good, whatever the attempt: on PostgreSQL a NUL character, on
-# SQLite a lone surrogate; on both a user id over 64 bits.
-POISON = {
-    "sqlite": [record("bad-text", 5, text="工会\ud800"), record("bad-id", 2**70)],
-    "postgresql": [record("bad-text", 5, text="工会\x00法律援助"), record("bad-id", 2**70)],
-}
+async def test_text_the_database_cannot_hold_is_cleaned_and_stored(
+    repository: Repository,
+) -> None:
+    """A NUL (PostgreSQL refuses it) or a lone surrogate (SQLite refuses it) in a question or a
+    comment is dropped or replaced, and the row stored: nothing waits behind it."""
+    await repository.record_question(record("nul", 5, text="工会\x00法律援助\ud800？"))
+    await repository.record_vote("nul", 5, -1)
+    assert await repository.record_comment("nul", 5, "不对\x00\udc80")
+    stored = await repository.question("nul")
+    assert stored is not None
+    assert stored.text == "工会法律援助\ufffd？"
+    async with repository.sessions() as session:
+        comment = await session.scalar(select(Feedback.comment))
+    assert comment == "不对\ufffd"
+
+
+async def test_personal_data_in_comments_is_redacted_when_stored(repository: Repository) -> None:
+    await repository.record_question(record("pd", 6))
+    await repository.record_comment("pd", 6, "打我电话13812345678或写信到 wang@example.com")
+    async with repository.sessions() as session:
+        comment = await session.scalar(select(Feedback.comment))
+    assert comment == "打我电话[phone]或写信到 [email]"
 
 
 async def test_a_permanently_failing_row_is_set_aside_and_the_rows_behind_it_are_stored(
-    engine: AsyncEngine, repository: Repository, set_aside: SetAsideFile
+    repository: Repository, set_aside: SetAsideFile
 ) -> None:
     recorder = Recorder(repository, set_aside, first_retry_s=0.01)
-    poison = POISON[engine.dialect.name]
+    # A value every database refuses for good, whatever the attempt: a user id over 64 bits.
+    poison = [record("bad-id", 2**70, text="工会法律援助"), record("bad-id-2", -(2**70))]
     futures = [recorder.submit("q1", lambda repo: repo.record_question(record("q1", 1)))]
     for bad in poison:
         futures.append(
@@ -248,9 +265,9 @@ async def test_a_permanently_failing_row_is_set_aside_and_the_rows_behind_it_are
     assert await repository.question("q2") is not None
     assert await repository.counts() == {"users": 1, "questions": 1, "answers": 1, "feedback": 1}
     kept = set_aside.rows()
-    assert [row["row"]["question_id"] for row in kept] == ["bad-text", "bad-id"]
+    assert [row["row"]["question_id"] for row in kept] == ["bad-id", "bad-id-2"]
     assert all(row["why"] == "refused by the database" for row in kept)
-    assert kept[0]["row"]["text"] == poison[0].text  # kept whole, for an admin
+    assert kept[0]["row"]["text"] == "工会法律援助"  # kept whole, for an admin
     assert recorder.stats.set_aside == 2
 
 
@@ -372,3 +389,24 @@ def test_alembic_upgrade_head_from_the_command_line_uses_the_project_settings(
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
         tables = {row[0] for row in db.execute("select name from sqlite_master")}
     assert {"questions", "feedback", "serving_versions", "admin_events"} <= tables
+
+
+async def test_a_migration_cut_short_on_sqlite_leaves_no_half_schema(tmp_path: Path) -> None:
+    """SQLite DDL runs inside the transaction (the driver would commit each CREATE alone), so a
+    process killed during its first migration leaves a database the next start can migrate."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'half.sqlite3'}")
+    try:
+
+        async def cut_short() -> None:
+            async with engine.begin() as connection:
+                await connection.execute(text("CREATE TABLE half (id INTEGER)"))
+                raise RuntimeError("cut short")
+
+        with pytest.raises(RuntimeError, match="cut short"):
+            await cut_short()
+        async with engine.connect() as connection:
+            tables = (await connection.execute(text("SELECT name FROM sqlite_master"))).all()
+        assert tables == []
+        await migrate(engine)  # and a migration from there completes
+    finally:
+        await engine.dispose()

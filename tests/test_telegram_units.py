@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
+from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 
+from bot.redaction import redact_personal, storable
 from bot.settings import Settings
-from bot.telegram.formatting import TELEGRAM_LIMIT, answer_blocks, source_blocks, split_messages
+from bot.telegram.formatting import (
+    TELEGRAM_LIMIT,
+    answer_blocks,
+    fit_message,
+    source_blocks,
+    split_messages,
+    telegram_length,
+)
 from bot.telegram.middlewares import Throttling
+from bot.telegram.state import FailSoftStorage, StateUnavailableError
 from bot.texts import EN, ZH
 from index import Answer, Reason, Source
 
@@ -68,3 +80,93 @@ def test_every_reason_code_reads_as_words_in_both_languages(texts) -> None:  # t
         assert "_" not in line, reason
     assert texts.refusal(Reason.NOT_IN_DOCUMENTS) == texts.not_answered
     assert len({texts.refusal(r) for r in Reason}) == len(Reason)  # each says something else
+
+
+# --- every message fits, whatever sends it --------------------------------------------------
+
+
+def test_any_message_is_fitted_under_the_limit_without_breaking_html() -> None:
+    paragraphs = [f"<b>第{i}段</b>" + "工会" * 700 for i in range(6)]
+    parts = fit_message("\n\n".join(paragraphs), html=True)
+    assert len(parts) > 1
+    assert all(telegram_length(text) <= TELEGRAM_LIMIT for text, _ in parts)
+    assert all(html and text.count("<b>") == text.count("</b>") for text, html in parts)
+    assert "".join(text for text, _ in parts).count("工会") == 6 * 700
+
+
+def test_one_paragraph_too_long_for_a_message_goes_as_plain_text_pieces() -> None:
+    text = "/remove " + "<b>" + "工&amp;" * 3000 + "</b>"
+    parts = fit_message(text, html=True)
+    assert all(telegram_length(t) <= TELEGRAM_LIMIT for t, _ in parts)
+    assert not any(html for _, html in parts)  # tags dropped, entities unescaped
+    assert "".join(t for t, _ in parts) == "/remove " + "工&" * 3000
+
+
+def test_emoji_count_twice_as_telegram_counts() -> None:
+    assert telegram_length("😀工") == 3
+    parts = fit_message("😀" * 3000, html=False)
+    assert all(telegram_length(t) <= TELEGRAM_LIMIT for t, _ in parts)
+
+
+# --- personal data ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("电话13812345678找我", "电话[phone]找我"),
+        ("+86 138-1234-5678", "[phone]"),
+        ("座机0471-6281234", "座机[phone]"),
+        ("身份证11010519491231002X", "身份证[ID number]"),
+        ("卡号6222 0212 3456 7890 123", "卡号[card number]"),
+        ("邮箱wang.li@example.com.cn", "邮箱[email]"),
+        # numbers that are not personal stay: years, amounts, article numbers, dates
+        ("2025年最低工资2270元，第四十七条", "2025年最低工资2270元，第四十七条"),
+        ("工作了12个月，20250101入职", "工作了12个月，20250101入职"),
+    ],
+)
+def test_personal_numbers_are_redacted_and_others_kept(text: str, stored: str) -> None:
+    assert redact_personal(text) == stored
+
+
+def test_text_is_made_storable_in_any_database() -> None:
+    assert storable("工会\x00法律\ud800援助") == "工会法律\ufffd援助"
+
+
+# --- state that fails soft --------------------------------------------------------------------
+
+
+class _DownStorage(BaseStorage):
+    calls = 0
+
+    async def _down(self) -> None:
+        _DownStorage.calls += 1
+        raise ConnectionError("Redis is down")
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        await self._down()
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        await self._down()
+        return None
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        await self._down()
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        await self._down()
+        return {}
+
+    async def close(self) -> None:
+        await self._down()
+
+
+async def test_a_state_store_that_is_down_reads_as_empty_and_refuses_writes_clearly() -> None:
+    storage = FailSoftStorage(_DownStorage(), rest_s=60)
+    key = StorageKey(bot_id=1, chat_id=2, user_id=2)
+    assert await storage.get_state(key) is None
+    assert await storage.get_data(key) == {}
+    with pytest.raises(StateUnavailableError):
+        await storage.set_state(key, "Comment:waiting")
+    assert _DownStorage.calls == 1  # after one failure it is left alone while it rests
+    await storage.close()  # never raises

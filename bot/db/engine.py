@@ -25,6 +25,7 @@ def make_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -36,6 +37,14 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+    # The driver would open transactions itself, and only before data changes: a migration's
+    # CREATE TABLEs would each commit alone, and a process killed halfway would leave a schema
+    # no later start could finish (seen in the fault suite). SQLAlchemy emits BEGIN instead.
+    connection.isolation_level = None
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -48,6 +49,8 @@ class Question(Base):
     latency_ms: Mapped[float] = mapped_column(Float)
     index_version: Mapped[str] = mapped_column(String(64))
     asked_at: Mapped[datetime] = mapped_column(index=True)
+    # Every attempt to deliver the answer failed (Telegram down, the chat gone).
+    reply_failed: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
 
 class AnswerShown(Base):
@@ -94,3 +97,14 @@ class AdminEvent(Base):
     allowed: Mapped[bool] = mapped_column(Boolean)
     detail: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+class HandledUpdate(Base):
+    """A Telegram update this bot has handled: a redelivered one (a crash before the offset was
+    confirmed, a webhook retry) is recognised here, by any instance, and not handled again."""
+
+    __tablename__ = "handled_updates"
+
+    bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    handled_at: Mapped[datetime] = mapped_column(index=True)

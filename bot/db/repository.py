@@ -10,13 +10,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import AdminEvent, AnswerShown, Feedback, Question, ServingVersion, User
+from bot.db.models import (
+    AdminEvent,
+    AnswerShown,
+    Feedback,
+    HandledUpdate,
+    Question,
+    ServingVersion,
+    User,
+)
+from bot.redaction import redact_personal, storable
 from index import Reason
+
+# Telegram keeps an unconfirmed update for 24 hours; handled ids are kept a little longer.
+HANDLED_UPDATES_KEPT = timedelta(days=2)
 
 
 def utcnow() -> datetime:
@@ -118,7 +130,7 @@ class Repository:
                 id=record.question_id,
                 user_id=record.user_id,
                 chat_id=record.chat_id,
-                text=record.text,
+                text=storable(record.text),
                 answered=record.answered,
                 reason=record.reason,
                 passage_ids=record.passage_ids,
@@ -130,8 +142,8 @@ class Repository:
             await session.execute(question.on_conflict_do_nothing(index_elements=[Question.id]))
             shown = insert(AnswerShown).values(
                 question_id=record.question_id,
-                text=record.answer_text,
-                section=record.section,
+                text=storable(record.answer_text),
+                section=storable(record.section) if record.section else record.section,
                 shown_at=record.asked_at,
             )
             await session.execute(
@@ -156,6 +168,7 @@ class Repository:
             return True
 
     async def record_comment(self, question_id: str, user_id: int, comment: str) -> bool:
+        comment = storable(redact_personal(comment))
         async with self._transaction() as session:
             existing = await _feedback(session, question_id, user_id)
             if existing is None:
@@ -178,6 +191,31 @@ class Repository:
         async with self.sessions() as session:
             return await session.get(Question, question_id)
 
+    async def mark_reply_failed(self, question_id: str) -> None:
+        async with self._transaction() as session:
+            await session.execute(
+                update(Question).where(Question.id == question_id).values(reply_failed=True)
+            )
+
+    # --- updates handled (exactly-once over Telegram's at-least-once delivery) ------------
+
+    async def was_handled(self, bot_id: int, update_id: int) -> bool:
+        async with self.sessions() as session:
+            found = await session.get(HandledUpdate, (bot_id, update_id))
+            return found is not None
+
+    async def mark_handled(self, bot_id: int, update_id: int) -> None:
+        """Idempotent: a second instance marking the same update changes nothing."""
+        async with self._transaction() as session:
+            insert = _insert_for(session)
+            await session.execute(
+                insert(HandledUpdate)
+                .values(bot_id=bot_id, update_id=update_id, handled_at=utcnow())
+                .on_conflict_do_nothing(
+                    index_elements=[HandledUpdate.bot_id, HandledUpdate.update_id]
+                )
+            )
+
     async def forget_user(self, user_id: int) -> int:
         """Delete everything stored about ``user_id``; returns the number of questions removed."""
         async with self._transaction() as session:
@@ -199,6 +237,9 @@ class Repository:
             await session.execute(delete(Feedback).where(Feedback.question_id.in_(old)))
             await session.execute(delete(AnswerShown).where(AnswerShown.question_id.in_(old)))
             await session.execute(delete(Question).where(Question.asked_at < older_than))
+            # Telegram redelivers an update for at most a day: older ids need not be kept.
+            stale = utcnow() - HANDLED_UPDATES_KEPT
+            await session.execute(delete(HandledUpdate).where(HandledUpdate.handled_at < stale))
             return int(count)
 
     async def counts(self) -> dict[str, int]:
@@ -233,7 +274,11 @@ class Repository:
         async with self._transaction() as session:
             session.add(
                 AdminEvent(
-                    user_id=user_id, action=action, allowed=allowed, detail=detail, at=utcnow()
+                    user_id=user_id,
+                    action=action,
+                    allowed=allowed,
+                    detail=storable(detail) if detail else detail,
+                    at=utcnow(),
                 )
             )
 

@@ -1,21 +1,28 @@
 """Button data: short (well under Telegram's 64 bytes) and validated when it comes back.
 
-Question ids are random (``secrets.token_urlsafe``), so a forged id finds nothing and gets a
-polite "expired"; data that does not even parse falls through to the fallback router.
+Question ids cannot be guessed (a keyed hash of the update), so a forged id finds
+nothing and gets a polite "expired"; data that does not even parse falls through to the fallback
+router. The id of a question is the same each time its update is delivered, so a question
+answered again after a crash is still stored once.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
-import secrets
 
 from aiogram.filters.callback_data import CallbackData
 
 QUESTION_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
 
 
-def new_question_id() -> str:
-    return secrets.token_urlsafe(12)  # 16 characters
+def question_id_for(key: str, update_id: int) -> str:
+    """The id of the question an update asks: 16 URL-safe characters, derived from the update
+    under a secret ``key`` (the bot token)."""
+    digest = hmac.new(key.encode(), f"question:{update_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:12]).decode()
 
 
 class Vote(CallbackData, prefix="v"):

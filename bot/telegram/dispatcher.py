@@ -11,6 +11,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from bot.telegram.answer_cache import AnswerCache
 from bot.telegram.handlers import build_router
 from bot.telegram.middlewares import InFlight, LanguageMiddleware, Throttling
+from bot.telegram.updates import ExactlyOnce
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -30,6 +31,8 @@ def build_dispatcher(services: Services, *, fsm_storage: BaseStorage | None = No
     in_flight = InFlight()
     dispatcher["in_flight"] = in_flight  # the shutdown waits for the updates it counts
     dispatcher.update.outer_middleware(in_flight)
+    # Inside the count: shutdown waits until a handled update is recorded as handled.
+    dispatcher.update.outer_middleware(ExactlyOnce(services.database.repository, services.recorder))
     dispatcher.update.outer_middleware(LanguageMiddleware())
     throttling = Throttling(settings.telegram.throttle_burst, settings.telegram.throttle_rate)
     dispatcher.include_router(build_router(throttling=throttling))

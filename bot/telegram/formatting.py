@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from html import escape
+from html import escape, unescape
 
 from bot.texts import Texts
 from index import Answer, Source
 
 TELEGRAM_LIMIT = 4096
 _PIECE = 3000  # plain characters per piece when one paragraph alone is too long
+_TAG = re.compile(r"</?[a-z][^<>]*>")
 
 
 def answer_blocks(answer: Answer, texts: Texts) -> list[str]:
@@ -54,16 +56,37 @@ def split_messages(
     return messages
 
 
-def _pieces(text: str) -> list[str]:
+def telegram_length(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units: an emoji counts two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit_message(text: str, *, html: bool, limit: int = TELEGRAM_LIMIT) -> list[tuple[str, bool]]:
+    """``text`` as messages Telegram accepts, each (text, is HTML): split between paragraphs
+    (HTML paragraphs are balanced, so such a split is safe); a paragraph too long on its own is
+    sent as plain text in pieces (its tags dropped, its entities unescaped)."""
+    if telegram_length(text) <= limit:
+        return [(text, html)]
+    out: list[tuple[str, bool]] = []
+    for block in split_messages(text.split("\n\n"), limit):
+        if telegram_length(block) <= limit:
+            out.append((block, html))
+            continue
+        plain = unescape(_TAG.sub("", block)) if html else block
+        out += [(piece, False) for piece in _pieces(plain, size=min(_PIECE, limit // 2))]
+    return out
+
+
+def _pieces(text: str, size: int = _PIECE) -> list[str]:
     """Split an over-long paragraph at line ends, else at sentence ends, else by length."""
-    if len(text) <= _PIECE:
+    if len(text) <= size:
         return [text]
     pieces: list[str] = []
     rest = text
-    while len(rest) > _PIECE:
-        window = rest[:_PIECE]
+    while len(rest) > size:
+        window = rest[:size]
         cut = max(window.rfind("\n"), window.rfind("。"), window.rfind(". "))
-        cut = cut + 1 if cut > _PIECE // 2 else _PIECE
+        cut = cut + 1 if cut > size // 2 else size
         pieces.append(rest[:cut])
         rest = rest[cut:]
     return [*pieces, rest] if rest else pieces

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 from collections.abc import Awaitable, Callable
@@ -21,15 +22,25 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiogram.types import BotCommand, BotCommandScopeChat
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import web
 
 from bot.db.engine import migrate
 from bot.db.repository import Repository, utcnow
+from bot.db.set_aside import SetAsideFile
 from bot.settings import Settings
-from bot.telegram.middlewares import InFlight, RetryAfter
+from bot.telegram.middlewares import BotApiRetry, FitMessages, InFlight, TelegramGaveUpError
+from bot.telegram.polling import Poller
+from bot.telegram.updates import UnreadableUpdates
+from bot.telegram.webhook import SECRET_FORMAT, WebhookHandler
 from bot.texts import EN, ZH
 
 if TYPE_CHECKING:
@@ -41,8 +52,12 @@ T = TypeVar("T")
 
 def make_bot(settings: Settings) -> Bot:
     assert settings.telegram.token is not None
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram.api_base))
-    session.middleware(RetryAfter())
+    telegram = settings.telegram
+    session = AiohttpSession(
+        api=TelegramAPIServer.from_base(telegram.api_base), timeout=telegram.request_timeout_s
+    )
+    session.middleware(FitMessages())  # outermost: each part is retried on its own
+    session.middleware(BotApiRetry(budget_s=telegram.send_retry_s))
     return Bot(
         token=settings.telegram.token.get_secret_value(),
         session=session,
@@ -98,27 +113,80 @@ async def serve(services: Services, dispatcher: Dispatcher, bot: Bot) -> None:
 
     dispatcher.startup.register(on_startup)
     dispatcher.shutdown.register(on_shutdown)
+    unreadable = UnreadableUpdates(
+        SetAsideFile(settings.paths.data_dir / "set-aside" / "updates.jsonl")
+    )
     if settings.telegram.mode == "webhook":
-        await _serve_webhook(dispatcher, bot, settings)
+        await _serve_webhook(dispatcher, bot, settings, unreadable)
     else:
-        await _until_reachable(
-            lambda: bot.delete_webhook(drop_pending_updates=False), "deleteWebhook"
-        )
-        await dispatcher.start_polling(
-            bot, polling_timeout=settings.telegram.polling_timeout, handle_signals=True
-        )
+        await _serve_polling(dispatcher, bot, settings, unreadable)
+
+
+async def _serve_polling(
+    dispatcher: Dispatcher, bot: Bot, settings: Settings, unreadable: UnreadableUpdates
+) -> None:
+    await _until_reachable(lambda: bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
+    workflow = {"dispatcher": dispatcher, "bots": [bot], **dispatcher.workflow_data}
+    workflow.pop("bot", None)
+    stop = _stop_on_signals()
+    await dispatcher.emit_startup(bot=bot, **workflow)
+    poller = Poller(
+        dispatcher, bot, unreadable, timeout=settings.telegram.polling_timeout, **workflow
+    )
+    log.info("polling for updates")
+    try:
+        await poller.run(stop)
+    finally:
+        await poller.finish(settings.telegram.shutdown_grace_s)
+        try:
+            await dispatcher.emit_shutdown(bot=bot, **workflow)
+        finally:
+            await bot.session.close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 async def _until_reachable(call: Callable[[], Awaitable[T]], what: str) -> T:
-    """Retry a start-up call while the Bot API cannot be reached (logged, token-free)."""
+    """Retry a start-up call while the Bot API cannot be reached or fails on its side (5xx,
+    timeouts, a broken response), with backoff; a refused token stops the process."""
     delay = 1.0
     while True:
         try:
             return await call()
-        except TelegramNetworkError as exc:
-            log.error("%s: Bot API unreachable (%r); retrying in %.0f s", what, exc, delay)
+        except TelegramUnauthorizedError as exc:
+            raise StartRefusedError(
+                "the Bot API refused the token (401 Unauthorized): check BOT_TOKEN"
+            ) from exc
+        except (
+            TelegramNetworkError,
+            TelegramServerError,
+            ClientDecodeError,
+            TelegramGaveUpError,  # the session's own retries ran out
+        ) as exc:
+            log.error(
+                "%s: Bot API unreachable or failing (%s); retrying in %.0f s",
+                what,
+                _brief(exc),
+                delay,
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+
+class StartRefusedError(RuntimeError):
+    """The bot cannot serve as configured (a refused token, a webhook without a secret):
+    retrying cannot help; the message says what to change."""
+
+
+def _brief(error: BaseException) -> str:
+    text = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"{type(error).__name__}: {text}"
 
 
 async def _set_commands(bot: Bot, settings: Settings) -> None:
@@ -145,31 +213,53 @@ async def _announce(repository: Repository, version_id: str) -> None:
         await repository.record_switch(version_id, "start", actor)
 
 
-async def _serve_webhook(dispatcher: Dispatcher, bot: Bot, settings: Settings) -> None:
+async def _serve_webhook(
+    dispatcher: Dispatcher, bot: Bot, settings: Settings, unreadable: UnreadableUpdates
+) -> None:
     telegram = settings.telegram
-    secret = telegram.webhook_secret.get_secret_value() if telegram.webhook_secret else None
+    secret = _webhook_secret(settings)
     app = web.Application()
-    SimpleRequestHandler(dispatcher, bot, secret_token=secret).register(
+    WebhookHandler(dispatcher, bot, secret=secret, unreadable=unreadable).register(
         app, path=telegram.webhook_path
     )
     setup_application(app, dispatcher, bot=bot)
     if telegram.webhook_url:
-        await bot.set_webhook(telegram.webhook_url, secret_token=secret)
+        await _until_reachable(
+            lambda: bot.set_webhook(telegram.webhook_url or "", secret_token=secret), "setWebhook"
+        )
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, telegram.webhook_host, telegram.webhook_port)
     await site.start()
     log.info(
-        "webhook listening on %s:%s%s",
+        "webhook listening on %s:%s%s; calls without the secret are refused",
         telegram.webhook_host,
         telegram.webhook_port,
         telegram.webhook_path,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signals()
     try:
         await stop.wait()
     finally:
         await runner.cleanup()  # runs the dispatcher's shutdown (in-flight wait, flush)
+
+
+def _webhook_secret(settings: Settings) -> str:
+    """The configured secret (checked), or, when this process registers the webhook itself, a
+    new random one. Without either, anyone who finds the URL could pose as Telegram."""
+    telegram = settings.telegram
+    if telegram.webhook_secret is not None:
+        secret = telegram.webhook_secret.get_secret_value()
+        if not SECRET_FORMAT.fullmatch(secret):
+            raise StartRefusedError(
+                "TELEGRAM__WEBHOOK_SECRET must be 16-256 characters of A-Z, a-z, 0-9, _ and -"
+            )
+        return secret
+    if telegram.webhook_url:
+        log.info("no webhook secret configured: a new one is generated and registered")
+        return secrets.token_urlsafe(32)
+    raise StartRefusedError(
+        "webhook mode needs a secret: set TELEGRAM__WEBHOOK_SECRET (16-256 characters of "
+        "A-Z, a-z, 0-9, _ and -) and register it with setWebhook, or set "
+        "TELEGRAM__WEBHOOK_URL so the bot registers the webhook with a secret of its own"
+    )

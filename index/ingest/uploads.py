@@ -24,6 +24,7 @@ from index.ingest.documents import Document, corpus_files, parse_document
 from index.ingest.formats import extract
 
 MAX_NAME_CHARS = 120
+MAX_NAME_BYTES = 180  # in UTF-8, leaving room under the usual 255 for temporary/trash names
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 
 
@@ -45,7 +46,16 @@ def safe_name(name: str) -> str:
     stem, suffix = os.path.splitext(base)
     if not stem:
         raise DocumentError(f"{name!r} is not a usable file name", code="bad_name")
-    return stem[: MAX_NAME_CHARS - len(suffix)] + suffix.lower()
+    suffix = suffix.lower()
+    short = stem[: MAX_NAME_CHARS - len(suffix)]
+    # File systems count bytes (255 at most, a CJK character takes 3), and the temporary and
+    # trash names add a prefix or suffix of their own: shorten on a character boundary.
+    while short and len((short + suffix).encode()) > MAX_NAME_BYTES:
+        short = short[:-1]
+    stem = short if short == stem else short.rstrip(" ._")
+    if not stem:
+        raise DocumentError(f"{name!r} is not a usable file name", code="bad_name")
+    return stem + suffix
 
 
 def check_document(name: str, data: bytes) -> tuple[Document, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiogram import F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
@@ -15,6 +16,7 @@ from bot.serving import ServingIndex
 from bot.telegram.answer_cache import AnswerCache
 from bot.telegram.callbacks import ShowSources, Vote, valid_question_id
 from bot.telegram.formatting import source_blocks, split_messages
+from bot.telegram.state import StateUnavailableError
 from bot.texts import Texts
 from index import Source
 
@@ -52,14 +54,19 @@ async def on_vote(
     if vote > 0 or query.message is None:
         await query.answer(texts.thanks)
         return
-    await query.answer()
     # The state is saved before the prompt goes out, so a reply to the prompt always finds it.
-    await state.set_state(Comment.waiting)
-    await state.set_data({"question_id": question_id})
+    try:
+        await state.set_state(Comment.waiting)
+        await state.set_data({"question_id": question_id})
+    except StateUnavailableError:  # the vote is stored; only the comment cannot be asked for
+        await query.answer(texts.thanks_no_comment, show_alert=True)
+        return
+    await query.answer()
     prompt = await query.message.answer(
         texts.ask_comment, reply_markup=ForceReply(selective=True), parse_mode=None
     )
-    await state.update_data(prompt_id=prompt.message_id)
+    with contextlib.suppress(StateUnavailableError):
+        await state.update_data(prompt_id=prompt.message_id)
 
 
 async def on_comment(message: Message, texts: Texts, recorder: Recorder, state: FSMContext) -> None:
@@ -72,9 +79,9 @@ async def on_comment(message: Message, texts: Texts, recorder: Recorder, state: 
         or (prompt_id is not None and replied.message_id != prompt_id)
         or (prompt_id is None and not (replied.from_user and replied.from_user.is_bot))
     ):
-        await state.clear()
+        await _clear(state)
         raise SkipHandler  # not a comment: a new question, handled by the next router
-    await state.clear()
+    await _clear(state)
     question_id, user_id = str(data["question_id"]), message.from_user.id
     comment = (message.text or "")[:COMMENT_MAX_CHARS]
     recorder.submit(
@@ -119,6 +126,11 @@ async def _sources(
     if row is None or row is SET_ASIDE:
         return ()
     return serving.answerer.sources(row.passage_ids, row.scores)
+
+
+async def _clear(state: FSMContext) -> None:
+    with contextlib.suppress(StateUnavailableError):  # the store is down: nothing to clear
+        await state.clear()
 
 
 async def _known(stored: asyncio.Future[object]) -> bool:

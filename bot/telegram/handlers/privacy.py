@@ -9,16 +9,21 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from bot.db.recorder import Recorder
+from bot.telegram.middlewares import InFlight
 from bot.texts import Texts
 
 _CONFIRM_TIMEOUT_S = 5.0
 
 
-async def on_forget_me(message: Message, texts: Texts, recorder: Recorder) -> None:
+async def on_forget_me(
+    message: Message, texts: Texts, recorder: Recorder, in_flight: InFlight
+) -> None:
     if message.from_user is None:
         return
     user_id = message.from_user.id
-    # Queued behind this user's pending writes, so nothing of theirs is written after it.
+    # Questions of theirs still being answered (sent just before) are recorded first...
+    await in_flight.wait_user(user_id, others_than=1, timeout=_CONFIRM_TIMEOUT_S)
+    # ...and this is queued behind them, so nothing of theirs is written after it.
     done = recorder.submit(
         f"forget user {user_id}",
         lambda repo: repo.forget_user(user_id),

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiogram import Bot, F, Router
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from aiogram.utils.chat_action import ChatActionSender
 
 from bot.answers import AnswerService
 from bot.db.recorder import Recorder
 from bot.db.repository import QuestionRecord, utcnow
+from bot.redaction import redact_personal
 from bot.settings import Settings
 from bot.telegram.answer_cache import AnswerCache
-from bot.telegram.callbacks import ShowSources, Vote, new_question_id
+from bot.telegram.callbacks import ShowSources, Vote, question_id_for
 from bot.telegram.filters import AddressedToBot
 from bot.telegram.formatting import answer_blocks, split_messages
 from bot.texts import Texts
 from index import Answer
+
+log = logging.getLogger(__name__)
 
 
 # `F.text.is_not(None)`, not `F.text`: an empty text is still a text (it gets "the question is
@@ -29,22 +35,20 @@ async def on_question(
     recorder: Recorder,
     cache: AnswerCache,
     settings: Settings,
+    event_update: Update,
 ) -> None:
     async with ChatActionSender.typing(bot=bot, chat_id=message.chat.id):
         answer = await answers.answer(question, settings.retrieval.top_k)
-    question_id = new_question_id()
+    # Keyed by the update: answered again after a crash, it is stored once.
+    question_id = question_id_for(bot.token, event_update.update_id)
     cache.put(question_id, answer)
-    parts = split_messages(answer_blocks(answer, texts))
-    for i, part in enumerate(parts):
-        markup = _buttons(question_id, answer, texts) if i == len(parts) - 1 else None
-        await message.answer(part, reply_markup=markup)
     user = message.from_user
     record = QuestionRecord(
         question_id=question_id,
         user_id=user.id if user else message.chat.id,
         language=user.language_code if user else None,
         chat_id=message.chat.id,
-        text=question,
+        text=redact_personal(question),  # the answer used the full text; storage does not
         answered=answer.answered,
         reason=answer.reason,
         passage_ids=[s.passage_id for s in answer.sources],
@@ -55,9 +59,23 @@ async def on_question(
         section=answer.section,
         asked_at=utcnow(),
     )
+    # Recorded first, independently of the reply: a question whose answer cannot be delivered
+    # is still stored, and marked so.
     recorder.submit(
         f"question {question_id}", lambda repo: repo.record_question(record), record=record
     )
+    parts = split_messages(answer_blocks(answer, texts))
+    try:
+        for i, part in enumerate(parts):
+            markup = _buttons(question_id, answer, texts) if i == len(parts) - 1 else None
+            await message.answer(part, reply_markup=markup)
+    except TelegramAPIError as exc:  # retried already (see BotApiRetry)
+        log.error("the answer to question %s could not be delivered: %r", question_id, exc)
+        recorder.submit(
+            f"reply failed {question_id}",
+            lambda repo: repo.mark_reply_failed(question_id),
+            record={"reply_failed": question_id},
+        )
 
 
 def _buttons(question_id: str, answer: Answer, texts: Texts) -> InlineKeyboardMarkup | None:

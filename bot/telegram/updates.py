@@ -1,0 +1,165 @@
+"""Where updates enter: each handled once, none able to stop the others.
+
+Telegram delivers an update at least once: again after a crash before its offset was confirmed,
+again when a webhook call is retried. Two guards make that harmless:
+
+- :class:`ExactlyOnce`, the outermost middleware, skips an update this bot has already handled
+  (a durable record in the database, shared by instances, plus a memory of recent ones) and,
+  once the update is handled, records it, after the update's own writes (the recorder keeps
+  order). The update counts as done only when that record is stored (or set aside on disk).
+- :class:`UnreadableUpdates` takes an update aiogram cannot decode (a field Telegram added or
+  left out): logged with its id and its shape only, kept whole in a file for admins, and its
+  sender, when a chat can be read from the raw JSON, told politely. It never blocks the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import TelegramObject, Update
+from pydantic import ValidationError
+
+from bot.db.recorder import Recorder
+from bot.db.repository import Repository
+from bot.db.set_aside import SetAsideFile
+from bot.texts import texts_for
+
+log = logging.getLogger(__name__)
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+# How long the database may take to say whether an update was handled before; past it (the
+# database is down) the update is handled: answering twice beats not answering.
+_CHECK_TIMEOUT_S = 2.0
+_REMEMBERED = 10_000
+_WARN_EVERY_S = 60.0
+
+
+class ExactlyOnce(BaseMiddleware):
+    def __init__(self, repository: Repository, recorder: Recorder):
+        self.repository = repository
+        self.recorder = recorder
+        self._seen: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self.skipped = 0
+        self._warned_at = -_WARN_EVERY_S
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        bot: Bot = data["bot"]
+        key = (bot.id, event.update_id)
+        seen = key in self._seen
+        self._remember(key)  # before any await: a copy arriving meanwhile is seen as one
+        if seen or await self._handled_before(key):
+            self.skipped += 1
+            log.info("update %s was handled already; not handled again", event.update_id)
+            return None
+        try:
+            return await handler(event, data)
+        finally:
+            marked = self.recorder.submit(
+                f"update {event.update_id} handled",
+                lambda repo: repo.mark_handled(*key),
+                record={"bot_id": key[0], "update_id": key[1]},
+            )
+            # Done (and confirmable to Telegram) only once the record, and so every write the
+            # update made before it, is stored or set aside on disk.
+            await asyncio.shield(marked)
+
+    async def _handled_before(self, key: tuple[int, int]) -> bool:
+        try:
+            return await asyncio.wait_for(self.repository.was_handled(*key), _CHECK_TIMEOUT_S)
+        except Exception as exc:  # the database is down (or not migrated yet): handle it
+            now = time.monotonic()
+            if now - self._warned_at > _WARN_EVERY_S:
+                self._warned_at = now
+                log.warning(
+                    "cannot check whether updates were handled before (%s); handling them",
+                    _brief(exc),
+                )
+            return False
+
+    def _remember(self, key: tuple[int, int]) -> None:
+        self._seen[key] = None
+        while len(self._seen) > _REMEMBERED:
+            self._seen.popitem(last=False)
+
+
+class UnreadableUpdates:
+    def __init__(self, file: SetAsideFile):
+        self.file = file
+
+    def decode(self, bot: Bot, raw: object) -> Update | None:
+        """The update, or None when it cannot be read (then set aside: see :meth:`set_aside`)."""
+        try:
+            return Update.model_validate(raw, context={"bot": bot})
+        except ValidationError as exc:
+            self._keep(raw, exc)
+            return None
+
+    async def tell_sender(self, bot: Bot, raw: object) -> None:
+        """Say to whoever sent an unreadable update (if a chat can be read) that it was not."""
+        chat_id, language = _sender(raw)
+        if chat_id is None:
+            return
+        try:
+            await bot.send_message(chat_id, texts_for(language).unreadable, parse_mode=None)
+        except TelegramAPIError as exc:
+            log.warning("could not tell chat %s its message was unreadable: %r", chat_id, exc)
+
+    def _keep(self, raw: object, error: ValidationError) -> None:
+        update_id = raw.get("update_id") if isinstance(raw, dict) else None
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['type']}" for e in error.errors()[:3]
+        )
+        log.error(
+            "update %s cannot be read (%s); set aside in %s: %s",
+            update_id,
+            problems,
+            self.file.path,
+            shape(raw),
+        )
+        self.file.put(f"update {update_id}", "cannot be read", {"update": raw}, problems)
+
+
+def shape(value: object, depth: int = 0) -> object:
+    """``value`` with what people wrote hidden: strings become their length, numbers stay (ids,
+    dates), for a log line."""
+    if depth > 6:
+        return "…"
+    if isinstance(value, dict):
+        return {str(k): shape(v, depth + 1) for k, v in list(value.items())[:30]}
+    if isinstance(value, list):
+        return [shape(v, depth + 1) for v in value[:5]]
+    if isinstance(value, str):
+        return f"<{len(value)} chars>"
+    return value
+
+
+def _brief(error: BaseException) -> str:
+    text = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"{type(error).__name__}: {text}"
+
+
+def _sender(raw: object) -> tuple[int | None, str | None]:
+    """The chat to answer and the sender's language, read from a raw update's JSON."""
+    if not isinstance(raw, dict):
+        return None, None
+    for kind, body in raw.items():
+        if kind == "update_id" or not isinstance(body, dict):
+            continue
+        message = body.get("message") if kind == "callback_query" else body
+        chat = message.get("chat") if isinstance(message, dict) else None
+        sender = body.get("from")
+        language = sender.get("language_code") if isinstance(sender, dict) else None
+        chat_id = chat.get("id") if isinstance(chat, dict) else None
+        if chat_id is None and isinstance(sender, dict):
+            chat_id = sender.get("id")  # e.g. an inline query: the user's private chat
+        if isinstance(chat_id, int) and not isinstance(chat_id, bool):
+            return chat_id, language if isinstance(language, str) else None
+    return None, None
