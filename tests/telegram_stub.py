@@ -140,13 +140,6 @@ class BotApiStub:
         with self._lock:
             self._hangs[method] = (time.monotonic() + seconds, hang_s)
 
-    def clear_faults(self) -> None:
-        """Every method works again."""
-        with self._lock:
-            self._failures.clear()
-            self._outages.clear()
-            self._hangs.clear()
-
     def redeliver_confirmed(self) -> int:
         """Deliver again every update already confirmed (Telegram lost the confirmation);
         returns how many."""

@@ -130,11 +130,13 @@ def forwarded_from_hidden_user(user_id: int) -> dict[str, Any]:
     return update
 
 
-@pytest.fixture(autouse=True)
-def healthy_stub(stub: BotApiStub) -> Iterator[None]:
-    """No scenario's faults outlive it."""
-    yield
-    stub.clear_faults()
+@pytest.fixture
+def stub() -> Iterator[BotApiStub]:
+    """A Bot API stand-in of the scenario's own: no update or fault outlives it."""
+    server = BotApiStub()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
