@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -54,7 +55,9 @@ class BotApiStub:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self._updates: list[dict[str, Any]] = []
-        self._update_ids = itertools.count(1)
+        # Telegram starts update ids at a number of its own (and again, at random, after a week
+        # without updates): so does the stand-in, so ids never repeat across stand-ins.
+        self._update_ids = itertools.count(random.randint(10**6, 10**9))
         self._message_ids = itertools.count(1000)
         self._failures: dict[str, list[dict[str, Any]]] = {}
         self._outages: dict[str, tuple[float, int]] = {}  # method -> (until, HTTP status)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import signal
 import sqlite3
 import time
@@ -187,13 +188,16 @@ def test_webhook_refuses_bodies_that_are_not_updates_without_a_500(
     with BotProcess.started(stub, data_dir, tmp_path / "bot.log", **env) as bot:
         wait_listening(port)
         poisoner, users = next(_users), [next(_users) for _ in range(5)]
+        first = random.randint(10**6, 10**9)  # update ids never seen before
         statuses = [
-            post_update(url, {"update_id": 900, **forwarded_from_hidden_user(poisoner)}, secret)
+            post_update(url, {"update_id": first, **forwarded_from_hidden_user(poisoner)}, secret)
         ]
         statuses += [_post_raw(url, body, secret) for body in (b"", b"{not json", b"\xff\xfe")]
-        statuses.append(post_update(url, {"update_id": 901, "message": "not an object"}, secret))
+        statuses.append(
+            post_update(url, {"update_id": first + 1, "message": "not an object"}, secret)
+        )
         for i, user_id in enumerate(users):
-            update = {"update_id": 910 + i, **message_update(user_id, QUESTIONS[i])}
+            update = {"update_id": first + 10 + i, **message_update(user_id, QUESTIONS[i])}
             statuses.append(post_update(url, update, secret))
             statuses.append(post_update(url, update, secret))  # Telegram retried the call
         result = settle(stub, database, users)

@@ -4,6 +4,7 @@ down, and a SIGTERM while a question is in flight. Each runs its own `python -m 
 from __future__ import annotations
 
 import json
+import random
 import signal
 import sqlite3
 import time
@@ -41,10 +42,13 @@ def test_webhook_mode_accepts_the_right_secret_and_refuses_a_wrong_one(
     with BotProcess(stub, data_dir, tmp_path / "bot.log", **env) as bot:
         bot.wait_started()
         url = f"http://127.0.0.1:{port}/telegram/webhook"
+        first = random.randint(10**6, 10**9)  # update ids as Telegram's: never seen before
         deadline = time.monotonic() + 30
         while True:  # the site starts listening right after the commands are set
             try:
-                status = post_update(url, {"update_id": 1, **message_update(71, "/help")}, "wrong")
+                status = post_update(
+                    url, {"update_id": first, **message_update(71, "/help")}, "wrong"
+                )
                 break
             except (ConnectionError, urllib.error.URLError):
                 if time.monotonic() > deadline:
@@ -53,15 +57,15 @@ def test_webhook_mode_accepts_the_right_secret_and_refuses_a_wrong_one(
         assert status == 401
         ok = post_update(
             url,
-            {"update_id": 2, **message_update(72, "征集了多少项职工创新成果？")},
+            {"update_id": first + 1, **message_update(72, "征集了多少项职工创新成果？")},
             "s3cret-Path_1-long-enough",
         )
         assert ok == 200
-        wait_handled(2)
+        wait_handled(first + 1)
         (reply,) = stub.wait_for(lambda c: c.method == "sendMessage" and c.result is not None)[:1]
         assert reply.params["chat_id"] == "72"
         assert "923项" in reply.params["text"]
-        assert "Update id=1 " not in bot.log()  # the one with the wrong secret never got in
+        assert f"Update id={first} " not in bot.log()  # the one with the wrong secret never got in
         assert stub.sent_to(71) == []
         assert bot.stop() == 0
 

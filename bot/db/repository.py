@@ -200,8 +200,16 @@ class Repository:
     # --- updates handled (exactly-once over Telegram's at-least-once delivery) ------------
 
     async def was_handled(self, bot_id: int, update_id: int) -> bool:
+        """Handled in the last two days (Telegram redelivers within one; after a week without
+        updates it may start its ids anew, so older marks must not match)."""
         async with self.sessions() as session:
-            found = await session.get(HandledUpdate, (bot_id, update_id))
+            found = await session.scalar(
+                select(HandledUpdate.update_id).where(
+                    HandledUpdate.bot_id == bot_id,
+                    HandledUpdate.update_id == update_id,
+                    HandledUpdate.handled_at >= utcnow() - HANDLED_UPDATES_KEPT,
+                )
+            )
             return found is not None
 
     async def mark_handled(self, bot_id: int, update_id: int) -> None:
