@@ -10,6 +10,7 @@ BENCHMARKS = {
     "answering": "bench.answering",
     "telegram": "bench.telegram_load",
     "reload": "bench.reload_load",
+    "reload-cli": "bench.reload_cli",
 }
 
 

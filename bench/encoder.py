@@ -1,6 +1,8 @@
-"""Embedding model figures: conversion, folder size, load, single-query latency, batch throughput.
+"""Embedding model figures: conversion, folder size, load, single-query latency, batch throughput,
+for torch and for the ONNX exports (float32, int8), with their cosine to the torch model.
 
-Targets on the 2-core machine (issue 2): single-query encode p50 <= 30 ms, model load <= 5 s.
+Targets on the 2-core machine: single-query encode p50 <= 30 ms, model load <= 5 s (issue 2);
+the int8 export close to the float model (issue 12).
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -62,4 +67,38 @@ def run() -> None:
         print(
             f"passages in batches of {encoder._batch_size}: {count / elapsed:.1f} passages/s "
             f"({count} report paragraphs, mean {sum(map(len, passages)) / len(passages):.0f} chars)"
+        )
+        _onnx(Path(tmp), ResolvedModel(BUNDLED_MODEL, folder, "bundled"), encoder, questions)
+
+
+def _onnx(data_dir: Path, model: Any, reference: Any, questions: list[str]) -> None:
+    from index.model.onnx_encoder import OnnxEncoder, provision_onnx
+
+    started = time.perf_counter()
+    folder = provision_onnx(model, data_dir)
+    print(f"ONNX export and int8 quantisation (first use): {time.perf_counter() - started:.1f} s")
+    passages = report_paragraphs()
+    expected_q = reference.encode_queries(questions)
+    expected_p = reference.encode_passages(passages)
+    for backend in ("onnx", "onnx-int8"):
+        started = time.perf_counter()
+        encoder = OnnxEncoder(model, folder, backend=backend)
+        load = time.perf_counter() - started
+        size = (folder / ("model_float.onnx" if backend == "onnx" else "model_int8.onnx")).stat()
+        timings = []
+        for _ in range(QUERY_REPEATS):
+            for question in questions:
+                t0 = time.perf_counter()
+                encoder.encode_queries([question])
+                timings.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        encoder.encode_passages(passages)
+        rate = len(passages) / (time.perf_counter() - t0)
+        cos_q = (encoder.encode_queries(questions) * expected_q).sum(axis=1)
+        cos_p = (encoder.encode_passages(passages) * expected_p).sum(axis=1)
+        print(
+            f"{backend}: {size.st_size / 1e6:.0f} MB, load {load:.2f} s, single query p50 "
+            f"{percentile_ms(timings, 50):.1f} ms, p99 {percentile_ms(timings, 99):.1f} ms, "
+            f"{rate:.1f} passages/s; cosine to torch: questions min {cos_q.min():.4f} median "
+            f"{np.median(cos_q):.4f}, passages min {cos_p.min():.4f} median {np.median(cos_p):.4f}"
         )

@@ -72,9 +72,11 @@ class Core:
     answerer: Answerer
 
 
-def build_core(settings: Settings, *, progress: bool = True) -> Core:
-    """Load the model and the serving index version (built on the first run)."""
-    encoder = load_encoder(settings)
+def build_core(settings: Settings, *, progress: bool = True, serving: bool = False) -> Core:
+    """Load the model and the serving index version (built on the first run). A ``serving``
+    process (the Telegram bot) leaves ``[embedding] build_threads`` cores to its reloads."""
+    threads = settings.embedding.serving_threads() if serving else None
+    encoder = load_encoder(settings, threads=threads)
     version = open_serving(settings, encoder, progress=progress)
     answerer = open_answerer(settings, encoder, version)
     log.info("serving index %s (%d passages)", version.version_id, version.manifest.chunk_count)

@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if telegram:
             install_redaction(settings.telegram.token.get_secret_value())  # type: ignore[union-attr]
             configure_logging(logging.INFO)
-        core = build_core(settings, progress=sys.stderr.isatty())
+        core = build_core(settings, progress=sys.stderr.isatty(), serving=telegram)
         if telegram:
             return _serve_telegram(core)
         k = args.k if args.command == "ask" and args.k else settings.retrieval.top_k

@@ -72,6 +72,9 @@ class Reloader:
 
     async def _build_in_child(self, on_progress: OnProgress) -> SwitchResult:
         env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}  # the child needs none
+        # The child encodes with its own few threads; this process keeps the other cores.
+        threads = str(self.settings.embedding.build_threads)
+        env.update(EMBEDDING__THREADS=threads, OMP_NUM_THREADS=threads)
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

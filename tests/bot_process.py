@@ -24,11 +24,18 @@ def deployment(root: Path, converted_model: Path) -> tuple[Path, Path]:
     about the bot's mechanics, and a build of the report takes seconds). Returns (data_dir,
     corpus_dir)."""
     data_dir, corpus_dir = root / "data", root / "corpus"
-    (data_dir / "models").mkdir(parents=True)
-    (data_dir / "models" / converted_model.name).symlink_to(converted_model)
+    link_models(data_dir, converted_model)
     corpus_dir.mkdir()
     shutil.copy(REPORT, corpus_dir / REPORT.name)
     return data_dir, corpus_dir
+
+
+def link_models(data_dir: Path, converted_model: Path) -> None:
+    """Give ``data_dir`` the session's converted model and its ONNX export (no re-export)."""
+    (data_dir / "models").mkdir(parents=True, exist_ok=True)
+    for folder in converted_model.parent.glob(f"{converted_model.name}*"):
+        if folder.is_dir() and not folder.name.startswith("."):
+            (data_dir / "models" / folder.name).symlink_to(folder.resolve())
 
 
 def run_bot(

@@ -14,6 +14,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from tests.bot_process import link_models
 from tests.support import REPO, REPORT_ONLY
 from tests.telegram_stub import BotApiStub
 
@@ -25,14 +26,28 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def converted_model(data_dir: Path) -> Path:
-    from index.model.provisioning import provision_bundled
+    """The bundled model converted, and exported to ONNX int8 beside it (the default encoder):
+    once per session; deployments link both (tests/bot_process.py)."""
+    from index.model.onnx_encoder import provision_onnx
+    from index.model.provisioning import BUNDLED_MODEL, ResolvedModel, provision_bundled
 
     folder, _ = provision_bundled(data_dir)
+    provision_onnx(ResolvedModel(BUNDLED_MODEL, folder, "bundled"), data_dir)
     return folder
 
 
 @pytest.fixture(scope="session")
-def encoder(converted_model: Path):  # type: ignore[no-untyped-def]
+def encoder(data_dir: Path, converted_model: Path):  # type: ignore[no-untyped-def]
+    """The default encoder, as the bot loads it (ONNX int8)."""
+    from bot.settings import Settings
+    from index.model.encoder import load_encoder
+
+    return load_encoder(Settings(paths={"data_dir": data_dir}))
+
+
+@pytest.fixture(scope="session")
+def torch_encoder(converted_model: Path):  # type: ignore[no-untyped-def]
+    """The float model on torch (``[embedding] backend = "torch"``)."""
     from index.model.encoder import SentenceTransformerEncoder
     from index.model.provisioning import BUNDLED_MODEL, ResolvedModel
 
@@ -123,8 +138,7 @@ def shipped(tmp_path_factory: pytest.TempPathFactory, converted_model: Path, enc
     from index import open_answerer, open_serving
 
     data_dir = tmp_path_factory.mktemp("shipped")
-    (data_dir / "models").mkdir()
-    (data_dir / "models" / converted_model.name).symlink_to(converted_model)
+    link_models(data_dir, converted_model)
     settings = Settings(paths={"data_dir": data_dir, "corpus_dir": REPO / "corpus"})
     version = open_serving(settings, encoder, progress=False)
     titles = [str(d["title"]) for d in version.manifest.documents]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_process import run_bot
+from tests.bot_process import link_models, run_bot
 
 pytestmark = pytest.mark.slow
 KEYS = ["question", "answered", "answer", "sources", "latency_ms", "version"]
@@ -81,8 +81,7 @@ def test_empty_corpus_is_a_clear_error_when_an_index_must_be_built(
     tmp_path: Path, converted_model: Path
 ) -> None:
     data_dir = tmp_path / "data"
-    (data_dir / "models").mkdir(parents=True)
-    (data_dir / "models" / converted_model.name).symlink_to(converted_model)
+    link_models(data_dir, converted_model)
     (tmp_path / "empty").mkdir()
     done = _bot(["ask", "--json", "工会"], data_dir, corpus=tmp_path / "empty")
     assert done.returncode == 2

@@ -50,10 +50,21 @@ class Encoder(Protocol):
 class SentenceTransformerEncoder:
     """An :class:`Encoder` backed by a local sentence-transformers model folder."""
 
-    def __init__(self, model: ResolvedModel, *, device: str = "cpu", batch_size: int = 32):
+    def __init__(
+        self,
+        model: ResolvedModel,
+        *,
+        device: str = "cpu",
+        batch_size: int = 32,
+        threads: int = 0,
+    ):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # this project never downloads models
         started = time.perf_counter()
+        import torch
         from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
@@ -123,9 +134,24 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def load_encoder(settings: CoreSettings) -> SentenceTransformerEncoder:
-    """Resolve the configured model (converting the bundled one on first use) and load it."""
+def load_encoder(settings: CoreSettings, *, threads: int | None = None) -> Encoder:
+    """Resolve the configured model (converting the bundled one on first use) and load it,
+    with ``threads`` CPU threads (default: ``[embedding] threads``): the ONNX int8 export by
+    default (exported on first use), or sentence-transformers on torch (``backend = "torch"``,
+    or a model whose pooling the export does not cover)."""
     resolved = resolve_model(settings.embedding.model, settings.paths.data_dir)
+    threads = settings.embedding.threads if threads is None else threads
+    backend = settings.embedding.backend
+    if backend in ("onnx", "onnx-int8"):
+        from index.model.onnx_encoder import OnnxEncoder, onnx_supported, provision_onnx
+
+        if onnx_supported(resolved.path):
+            folder = provision_onnx(resolved, settings.paths.data_dir)
+            return OnnxEncoder(resolved, folder, backend=backend, threads=threads)
+        log.info("%s: pooling not covered by the ONNX export; using torch", resolved.name)
     return SentenceTransformerEncoder(
-        resolved, device=settings.embedding.device, batch_size=settings.embedding.batch_size
+        resolved,
+        device=settings.embedding.device,
+        batch_size=settings.embedding.batch_size,
+        threads=threads,
     )

@@ -31,6 +31,7 @@ from index.errors import IndexFormatError
 from index.ingest.chunking import Chunk
 from index.ingest.documents import Document
 from index.model.encoder import Encoder, Vectors
+from index.store.vector_cache import VectorCache
 from index.text import question_script, tokenize
 
 FORMAT_VERSION = 2  # 2: reference.json; chunks with article, lead and clause units
@@ -99,19 +100,20 @@ def build_version(
     chunking: dict[str, int],
     progress: bool = True,
     on_progress: BuildProgress | None = None,
+    cache: VectorCache | None = None,
 ) -> None:
-    """Write a complete version into the empty ``folder``; the manifest goes last."""
+    """Write a complete version into the empty ``folder``; the manifest goes last. With a
+    ``cache``, only text it has not seen (with this model) is embedded."""
     bm25s = _bm25s()
 
     started = time.perf_counter()
     if not chunks:
         raise IndexFormatError("nothing to index: the corpus produced no passages")
     report = on_progress or (lambda _stage, _done, _total: None)
-    vectors = _encode(
-        [c.embedding_text for c in chunks], encoder.encode_passages, "passages", progress, report
-    )
+    embed = _Embedder(encoder, cache, progress, report)
+    vectors = embed([c.embedding_text for c in chunks], "passages")
     sentences = [s for c in chunks for s in c.unit_texts]
-    sentence_vectors = _encode(sentences, encoder.encode_passages, "sentences", progress, report)
+    sentence_vectors = embed(sentences, "sentences")
     report("writing", 0, 1)
 
     dense = _dense_index(vectors, approximate_above)
@@ -249,17 +251,53 @@ def read_manifest(folder: Path) -> Manifest:
     return manifest
 
 
-def _encode(
-    texts: list[str], encode: Any, what: str, progress: bool, report: BuildProgress
-) -> Vectors:
+class _Embedder:
+    """Passage embeddings for a build: from the cache where it has them, else encoded in
+    batches (with a progress bar and the build's progress callback)."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        cache: VectorCache | None,
+        progress: bool,
+        report: BuildProgress,
+    ):
+        self.encoder = encoder
+        self.cache = cache
+        self.progress = progress
+        self.report = report
+
+    def __call__(self, texts: list[str], what: str) -> Vectors:
+        bar = tqdm(desc=f"embedding {what}", unit="batch", disable=not self.progress)
+
+        def on_batch(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+            self.report(what, done, total)
+
+        try:
+            if self.cache is None:
+                return _encode_all(texts, self.encoder.encode_passages, on_batch)
+            return self.cache.vectors(
+                texts,
+                model=self.encoder.model_name,
+                role="passage",
+                encode=self.encoder.encode_passages,
+                batch=_ENCODE_BATCH,
+                on_batch=on_batch,
+            )
+        finally:
+            bar.close()
+
+
+def _encode_all(texts: list[str], encode: Any, on_batch: Any) -> Vectors:
     batches = [texts[i : i + _ENCODE_BATCH] for i in range(0, len(texts), _ENCODE_BATCH)]
     parts = []
-    for done, batch in enumerate(
-        tqdm(batches, desc=f"embedding {what}", unit="batch", disable=not progress)
-    ):
-        report(what, done, len(batches))
+    on_batch(0, len(batches))
+    for done, batch in enumerate(batches, 1):
         parts.append(encode(batch))
-    report(what, len(batches), len(batches))
+        on_batch(done, len(batches))
     return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
 

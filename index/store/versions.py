@@ -13,6 +13,7 @@ abandoned.
 
 from __future__ import annotations
 
+import calendar
 import logging
 import os
 import shutil
@@ -24,11 +25,12 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from index.errors import IndexNotReadyError, ReloadInProgressError
+from index.errors import IndexCoreError, IndexNotReadyError, ReloadInProgressError
 from index.ingest.chunking import Chunk
 from index.ingest.documents import Document
 from index.model.encoder import Encoder
 from index.settings import CoreSettings
+from index.store.vector_cache import VectorCache
 from index.store.version_folder import (
     BuildProgress,
     IndexVersion,
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 CURRENT = "CURRENT"
 _BUILDING_PREFIX = ".building-"
 _LOCK = ".build.lock"
+VECTOR_CACHE = "vector-cache.sqlite3"
+_CACHE_MARGIN_S = 600.0  # clocks and build times are not exact: keep ten minutes more
 
 
 class VersionStore:
@@ -53,6 +57,8 @@ class VersionStore:
     def __init__(self, root: Path, *, keep: int = 5):
         self.root = root
         self.keep = max(keep, 1)
+        # Embeddings by content, shared by the versions: a build embeds only what is new.
+        self.cache = VectorCache(root / VECTOR_CACHE)
 
     def current_id(self) -> str | None:
         try:
@@ -135,6 +141,7 @@ class VersionStore:
                 chunking=chunking,
                 progress=progress,
                 on_progress=on_progress,
+                cache=self.cache,
             )
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
             version_id = f"v{stamp}-{corpus_hash(documents)[:8]}-{uuid.uuid4().hex[:4]}"
@@ -162,6 +169,21 @@ class VersionStore:
         excess = len(versions) - self.keep
         for version_id in [v for v in versions if v != current][: max(excess, 0)]:
             shutil.rmtree(self.root / version_id, ignore_errors=True)
+        self._prune_cache()
+
+    def _prune_cache(self) -> None:
+        """Drop cached embeddings no kept version used: each build marks what it used, so
+        everything marked since the oldest kept version's build began stays."""
+        starts = []
+        for version_id in self.versions():
+            try:
+                manifest = self.manifest(version_id)
+                created = calendar.timegm(time.strptime(manifest.created_at, "%Y-%m-%dT%H:%M:%SZ"))
+            except (IndexCoreError, ValueError):
+                return  # cannot tell what a version used: keep everything
+            starts.append(created - manifest.build_seconds - _CACHE_MARGIN_S)
+        if starts:
+            self.cache.prune(used_before=min(starts))
 
     def remove_abandoned_builds(self) -> None:
         """Remove staging folders of builds that died (e.g. SIGKILL); a live build keeps its."""

@@ -1,0 +1,76 @@
+"""The default encoder (the bundled model exported to ONNX, float32) and its int8 variant
+against the model on torch: the same space, the same roles, the same token counts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from index.model.onnx_encoder import MARKER, OnnxEncoder, onnx_supported
+from index.model.provisioning import BUNDLED_MODEL, ResolvedModel
+from tests.support import REPO, question_set
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def int8_encoder(encoder, converted_model) -> OnnxEncoder:  # type: ignore[no-untyped-def]
+    return OnnxEncoder(
+        ResolvedModel(BUNDLED_MODEL, converted_model, "bundled"), encoder.path, backend="onnx-int8"
+    )
+
+
+def _texts() -> tuple[list[str], list[str]]:
+    questions = [str(q["question"]) for q in question_set()][:60]
+    report = (REPO / "corpus" / "nmg-trade-unions-2025.txt").read_text("utf-8")
+    return questions, [p for p in report.split("\n") if len(p) > 20][:40]
+
+
+def _cosines(fast, slow) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+    questions, passages = _texts()
+    return [
+        (fast.encode_queries(questions) * slow.encode_queries(questions)).sum(axis=1),
+        (fast.encode_passages(passages) * slow.encode_passages(passages)).sum(axis=1),
+    ]
+
+
+def test_the_default_encoder_is_the_onnx_export_and_gives_the_torch_vectors(
+    encoder, torch_encoder
+) -> None:  # type: ignore[no-untyped-def]
+    assert isinstance(encoder, OnnxEncoder)
+    assert encoder.model_name == torch_encoder.model_name  # same vectors: indexes are shared
+    assert encoder.dim == torch_encoder.dim == 384
+    for cosines in _cosines(encoder, torch_encoder):
+        assert cosines.min() >= 0.9999, cosines.min()
+    _, passages = _texts()
+    for text in [*passages[:5], "", "工" * 2000]:  # the chunker counts every token
+        assert encoder.count_tokens(text) == torch_encoder.count_tokens(text)
+
+
+def test_the_int8_export_stays_close_to_the_float_model_under_a_name_of_its_own(
+    int8_encoder, torch_encoder
+) -> None:  # type: ignore[no-untyped-def]
+    assert int8_encoder.model_name.startswith("intfloat/multilingual-e5-small+onnx-int8/v")
+    for cosines in _cosines(int8_encoder, torch_encoder):
+        assert cosines.min() >= 0.98, cosines.min()
+        assert np.median(cosines) >= 0.995, np.median(cosines)
+
+
+def test_a_text_gets_the_same_vector_whatever_it_is_encoded_with(int8_encoder) -> None:  # type: ignore[no-untyped-def]
+    """Dynamic int8 scales activations per run: texts run one at a time, so a question's
+    vector (and a cached passage's) never depends on what else was being encoded."""
+    texts = ["试用期最长多久？", "工会能帮我打官司吗？这是一个比较长的问题，带着很多字。", "年假"]
+    together = int8_encoder.encode_queries(texts)
+    alone = np.vstack([int8_encoder.encode_queries([t]) for t in texts])
+    np.testing.assert_array_equal(together, alone)
+
+
+def test_the_export_is_marked_with_its_source_and_only_mean_pooling_is_exported(
+    encoder, converted_model
+) -> None:  # type: ignore[no-untyped-def]
+    marker = json.loads((encoder.path / MARKER).read_text("utf-8"))
+    assert len(marker["source_sha256"]) == 64
+    assert onnx_supported(converted_model)
+    assert not onnx_supported(encoder.path)  # no modules.json: not a sentence-transformers folder
