@@ -11,6 +11,7 @@ BENCHMARKS = {
     "telegram": "bench.telegram_load",
     "reload": "bench.reload_load",
     "reload-cli": "bench.reload_cli",
+    "faults": "bench.faults",
 }
 
 
