@@ -37,4 +37,7 @@ def run() -> None:
     for line in done.stdout.splitlines():
         if line.startswith("FAULT "):
             print(line.removeprefix("FAULT "))
+    for line in done.stdout.splitlines():
+        if line.startswith(("FAILED ", "ERROR tests/")):
+            print(line[:300])
     print(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:])
