@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import shutil
 import time
 import uuid
@@ -73,8 +74,8 @@ def provision_onnx(model: ResolvedModel, data_dir: Path) -> Path:
         partial.mkdir()
         try:
             started = time.perf_counter()
-            log.info("exporting %s to ONNX int8 (first use only)", model.path)
-            _export(model.path, partial)
+            log.info("exporting %s to ONNX (first use only)", model.path)
+            _export_in_child(model.path, partial)
             for name in _COPIED:
                 if (model.path / name).is_file():
                     shutil.copy(model.path / name, partial / name)
@@ -96,12 +97,25 @@ def provision_onnx(model: ResolvedModel, data_dir: Path) -> Path:
     return target
 
 
+def _export_in_child(source: Path, target: Path) -> None:
+    """Export in a separate process: torch, the float graph and the quantiser peak at ~3 GB,
+    which a serving process must not keep (nor need torch at all)."""
+    context = multiprocessing.get_context("spawn")
+    child = context.Process(target=_export, args=(source, target), name="onnx-export")
+    child.start()
+    child.join()
+    if child.exitcode != 0 or not (target / FILES["onnx-int8"]).is_file():
+        raise ModelError(f"exporting {source} to ONNX failed (exit code {child.exitcode})")
+
+
 def _export(source: Path, target: Path) -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
 
-    transformer = AutoModel.from_pretrained(str(source), attn_implementation="eager")
+    transformer = AutoModel.from_pretrained(
+        str(source), attn_implementation="eager", add_pooling_layer=False
+    )
 
     class Embed(torch.nn.Module):
         def __init__(self, inner: Any):
