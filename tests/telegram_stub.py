@@ -67,6 +67,7 @@ class BotApiStub:
         self._lock = threading.Lock()
         self._loop = asyncio.AbstractEventLoop()  # replaced by a real loop in start()
         self._new_update: asyncio.Condition | None = None
+        self._stopping: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -83,6 +84,8 @@ class BotApiStub:
     def stop(self) -> None:
         if self._thread is None:
             return
+        if self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -91,6 +94,7 @@ class BotApiStub:
 
     async def _start(self) -> None:
         self._new_update = asyncio.Condition()
+        self._stopping = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
@@ -217,7 +221,9 @@ class BotApiStub:
         if failure is None and outage is not None and now < outage[0]:
             failure = {"ok": False, "error_code": outage[1], "description": "Internal Server Error"}
         if failure is None and hang is not None and now < hang[0]:
-            await asyncio.sleep(hang[1])
+            assert self._stopping is not None
+            with contextlib.suppress(TimeoutError):  # a stopping stand-in ends its hangs
+                await asyncio.wait_for(self._stopping.wait(), hang[1])
             failure = {"ok": False, "error_code": 504, "description": "Gateway Timeout"}
         if method in ("sendMessage", "editMessageText") and len(params.get("text", "")) > 4096:
             failure = {
