@@ -46,12 +46,7 @@ def run() -> None:
 
         questions = [str(q["question"]) for q in question_set()]
         encoder.encode_queries(questions[:5])  # warm-up: first call allocates
-        timings = []
-        for _ in range(QUERY_REPEATS):
-            for question in questions:
-                t0 = time.perf_counter()
-                encoder.encode_queries([question])
-                timings.append(time.perf_counter() - t0)
+        timings = _single_queries(encoder, questions)
         print(
             f"single-query encode over {len(timings)} calls: "
             f"p50 {percentile_ms(timings, 50):.1f} ms, p99 {percentile_ms(timings, 99):.1f} ms"
@@ -72,7 +67,7 @@ def run() -> None:
 
 
 def _onnx(data_dir: Path, model: Any, reference: Any, questions: list[str]) -> None:
-    from index.model.onnx_encoder import OnnxEncoder, provision_onnx
+    from index.model.onnx_encoder import FILES, OnnxEncoder, provision_onnx
 
     started = time.perf_counter()
     folder = provision_onnx(model, data_dir)
@@ -84,13 +79,8 @@ def _onnx(data_dir: Path, model: Any, reference: Any, questions: list[str]) -> N
         started = time.perf_counter()
         encoder = OnnxEncoder(model, folder, backend=backend)
         load = time.perf_counter() - started
-        size = (folder / ("model_float.onnx" if backend == "onnx" else "model_int8.onnx")).stat()
-        timings = []
-        for _ in range(QUERY_REPEATS):
-            for question in questions:
-                t0 = time.perf_counter()
-                encoder.encode_queries([question])
-                timings.append(time.perf_counter() - t0)
+        size = (folder / FILES[backend]).stat()
+        timings = _single_queries(encoder, questions)
         t0 = time.perf_counter()
         encoder.encode_passages(passages)
         rate = len(passages) / (time.perf_counter() - t0)
@@ -102,3 +92,14 @@ def _onnx(data_dir: Path, model: Any, reference: Any, questions: list[str]) -> N
             f"{rate:.1f} passages/s; cosine to torch: questions min {cos_q.min():.4f} median "
             f"{np.median(cos_q):.4f}, passages min {cos_p.min():.4f} median {np.median(cos_p):.4f}"
         )
+
+
+def _single_queries(encoder: Any, questions: list[str]) -> list[float]:
+    """Seconds per question encoded alone, every question ``QUERY_REPEATS`` times."""
+    timings = []
+    for _ in range(QUERY_REPEATS):
+        for question in questions:
+            t0 = time.perf_counter()
+            encoder.encode_queries([question])
+            timings.append(time.perf_counter() - t0)
+    return timings

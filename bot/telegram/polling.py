@@ -31,7 +31,7 @@ from aiogram.exceptions import (
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
 
-from bot.telegram.updates import UnreadableUpdates
+from bot.telegram.updates import UnreadableUpdates, brief
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Poller:
             except TelegramUnauthorizedError:
                 raise
             except (TelegramAPIError, TelegramNetworkError, ClientDecodeError) as exc:
-                log.error("getUpdates failed (%s); retrying in %.0f s", _brief(exc), backoff)
+                log.error("getUpdates failed (%s); retrying in %.0f s", brief(exc), backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, self.max_backoff)
@@ -109,7 +109,7 @@ class Poller:
                 await self.bot(GetUpdates(offset=self.offset, limit=1, timeout=0))
             except Exception as exc:  # not confirmed: Telegram sends them again, and they are
                 # recognised as handled
-                log.warning("could not confirm the last updates (%s)", _brief(exc))
+                log.warning("could not confirm the last updates (%s)", brief(exc))
 
     async def _fetch(self, timeout: int) -> list[tuple[int, Update | None, object]]:
         """(update_id, update or None if unreadable, raw JSON) of the next batch."""
@@ -160,7 +160,3 @@ class Poller:
 def _update_id(raw: object) -> int | None:
     value = raw.get("update_id") if isinstance(raw, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _brief(error: BaseException) -> str:
-    return f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"

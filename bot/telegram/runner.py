@@ -39,7 +39,7 @@ from bot.db.set_aside import SetAsideFile
 from bot.settings import Settings
 from bot.telegram.middlewares import BotApiRetry, FitMessages, InFlight, TelegramGaveUpError
 from bot.telegram.polling import Poller
-from bot.telegram.updates import UnreadableUpdates
+from bot.telegram.updates import UnreadableUpdates, brief
 from bot.telegram.webhook import SECRET_FORMAT, WebhookHandler
 from bot.texts import EN, ZH
 
@@ -172,7 +172,7 @@ async def _until_reachable(call: Callable[[], Awaitable[T]], what: str) -> T:
             log.error(
                 "%s: Bot API unreachable or failing (%s); retrying in %.0f s",
                 what,
-                _brief(exc),
+                brief(exc),
                 delay,
             )
             await asyncio.sleep(delay)
@@ -182,11 +182,6 @@ async def _until_reachable(call: Callable[[], Awaitable[T]], what: str) -> T:
 class StartRefusedError(RuntimeError):
     """The bot cannot serve as configured (a refused token, a webhook without a secret):
     retrying cannot help; the message says what to change."""
-
-
-def _brief(error: BaseException) -> str:
-    text = str(error).splitlines()[0][:200] if str(error) else ""
-    return f"{type(error).__name__}: {text}"
 
 
 async def _set_commands(bot: Bot, settings: Settings) -> None:

@@ -80,7 +80,7 @@ class ExactlyOnce(BaseMiddleware):
                 self._warned_at = now
                 log.warning(
                     "cannot check whether updates were handled before (%s); handling them",
-                    _brief(exc),
+                    brief(exc),
                 )
             return False
 
@@ -141,7 +141,8 @@ def shape(value: object, depth: int = 0) -> object:
     return value
 
 
-def _brief(error: BaseException) -> str:
+def brief(error: BaseException) -> str:
+    """An error in one log line: its type and the first line of its message."""
     text = str(error).splitlines()[0][:200] if str(error) else ""
     return f"{type(error).__name__}: {text}"
 
