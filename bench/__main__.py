@@ -10,7 +10,9 @@ BENCHMARKS = {
     "answering": "bench.answering",
     "telegram": "bench.telegram_load",
     "reload": "bench.reload_load",
-    "reload-cli": "bench.reload_cli",
+    "cli": "bench.cli",
+    "library": "bench.library",
+    "scale": "bench.scale",
     "faults": "bench.faults",
 }
 

@@ -118,6 +118,7 @@ ADMIN_ZH = AdminTexts(
         "not_found": "文件夹里没有“{name}”（用 /docs 查看文件列表）",
         "storage": "无法保存到文件夹：{reason}",
         "download": "无法从 Telegram 下载这个文件（机器人最多只能下载 20 MB）",
+        "unreadable": "读取这个文件时出错，已跳过；请把文件发给维护人员检查",
     },
     kinds={
         "pdf": "PDF 文件",

@@ -66,6 +66,13 @@ def _model(settings: CoreSettings, *, path_only: bool) -> int:
     if not path_only:
         state = "converted now" if resolved.converted_now else "ready"
         print(f"source: {resolved.source} ({state})")
+    if settings.embedding.backend != "torch":  # the ONNX export is part of provisioning
+        from index.model.onnx_encoder import onnx_supported, provision_onnx
+
+        if onnx_supported(resolved.path):
+            exported = provision_onnx(resolved, settings.paths.data_dir)
+            if not path_only:
+                print(f"ONNX export: {exported}")
     print(resolved.path)
     return 0
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from index import Reason
+from index.answering.answerer import _sample, document_topics
 from index.answering.evaluation import Outcome, evaluate, load_questions
 from tests.support import LAW_QUESTIONS, QUESTIONS
 
@@ -173,3 +174,18 @@ def test_odd_but_real_questions_are_answered_cleanly(core, question: str) -> Non
     answer = core.answerer.answer(question)
     assert answer.answered, answer
     assert re.search(r"40个货车司机之家", answer.answer)
+
+
+def test_a_refusal_tags_only_the_documents_it_shows(shipped) -> None:  # type: ignore[no-untyped-def]
+    _, answerer, titles = shipped
+    chunks = answerer._retriever.version.chunks
+    every = document_topics(chunks)
+    assert len(every) == len(titles)  # the report and the eleven laws
+    assert document_topics(chunks, limit=3) == every[:3]
+
+
+def test_the_shared_words_of_a_large_corpus_come_from_a_bounded_sample() -> None:
+    sections = {f"doc{n}": {"第一章": f"第{n}号文件。" + "劳动合同" * 500} for n in range(3000)}
+    sample = _sample(sections)
+    assert len(sample) <= 1_000_000
+    assert all(f"第{n}号文件" in sample for n in (0, 1500, 2999))

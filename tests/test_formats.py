@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from index.errors import DocumentError
+from index.ingest import formats
 from index.ingest.formats import extract, reflow_lines, sniff, table_lines
 from index.ingest.uploads import find_document, remove_document, safe_name, store_document
 from tests.sample_files import docx_bytes, html_bytes, pdf_bytes, zip_bytes
@@ -188,3 +189,24 @@ def test_a_corpus_folder_that_cannot_be_written_is_a_refusal_not_a_crash(tmp_pat
     with pytest.raises(DocumentError, match=r"cannot store 通知\.txt: File exists") as refused:
         store_document(not_a_folder, tmp_path / "trash", "通知.txt", "工会通知。\n".encode())
     assert refused.value.code == "storage"
+
+
+def test_markdown_lines_wrapped_after_latin_text_are_joined() -> None:
+    # A soft line break after a Latin letter crashed the reader (an IndexError) and with it a
+    # reload of the whole law library.
+    extracted = extract("notes.md", "第一条 Rules of\nthe union 适用本法。\n".encode())
+    assert "Rules of" in extracted.text
+    assert "the union 适用本法。" in extracted.text
+
+
+def test_a_reader_that_fails_unexpectedly_refuses_that_document_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(name: str, data: bytes) -> object:
+        raise IndexError("string index out of range")
+
+    monkeypatch.setitem(formats._EXTRACTORS, "markdown", broken)
+    with pytest.raises(DocumentError) as refused:
+        extract("odd.md", "第一条 内容。".encode())
+    assert refused.value.code == "unreadable"
+    assert "odd.md" in str(refused.value)

@@ -8,7 +8,14 @@ import json
 import numpy as np
 import pytest
 
-from index.model.onnx_encoder import MARKER, OnnxEncoder, onnx_supported
+from index.model.onnx_encoder import (
+    FILES,
+    MARKER,
+    WEIGHTS_SUFFIX,
+    WORD_TABLE,
+    OnnxEncoder,
+    onnx_supported,
+)
 from index.model.provisioning import BUNDLED_MODEL, ResolvedModel
 from tests.support import REPO, question_set
 
@@ -74,3 +81,27 @@ def test_the_export_is_marked_with_its_source_and_only_mean_pooling_is_exported(
     assert len(marker["source_sha256"]) == 64
     assert onnx_supported(converted_model)
     assert not onnx_supported(encoder.path)  # no modules.json: not a sentence-transformers folder
+
+
+def test_the_word_table_stays_on_disk_outside_the_graph(encoder) -> None:  # type: ignore[no-untyped-def]
+    # The graph starts from word vectors: the 250,037 x 384 table is a flat file the encoder
+    # reads rows of (never loaded or mapped whole), and the graph's own weights are the rest.
+    table = encoder.path / WORD_TABLE
+    assert table.stat().st_size == 250_037 * encoder.dim * 4
+    graph_weights = (encoder.path / (FILES["onnx"] + WEIGHTS_SUFFIX)).stat().st_size
+    assert graph_weights < 100e6  # the transformer without its 384 MB table
+    (vector,) = encoder.encode_queries(["试用期最长多久"])
+    assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+
+
+def test_a_long_text_is_cut_as_a_truncating_tokenizer_cuts_it(encoder) -> None:  # type: ignore[no-untyped-def]
+    from tokenizers import Tokenizer
+
+    truncating = Tokenizer.from_file(str(encoder.path / "tokenizer.json"))
+    truncating.no_padding()
+    truncating.enable_truncation(encoder.max_tokens)
+    report = (REPO / "corpus" / "nmg-trade-unions-2025.txt").read_text("utf-8")
+    for text in (report[:3000], report[:40], "passage: " + report[5000:9000]):
+        assert encoder._token_ids(text) == truncating.encode(text).ids
+    assert len(encoder._token_ids(report[:3000])) == encoder.max_tokens
+    assert encoder.count_tokens(report[:3000]) > encoder.max_tokens

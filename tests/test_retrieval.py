@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.answering.abstention import AbstentionModel
@@ -15,6 +16,7 @@ from index.ingest.documents import load_corpus
 from index.store.lifecycle import build_from_documents
 from index.store.version_folder import IndexVersion
 from index.store.versions import VersionStore
+from index.text import general_idf, jieba_analyse, tokenize
 from tests.fakes import CharBigramEncoder
 
 CITIES = [
@@ -86,6 +88,35 @@ def test_the_candidate_path_ranks_like_scoring_every_passage(version: IndexVersi
         fast = [p.chunk.chunk_id for p in limited.retrieve(question, k=3).passages]
         full = [p.chunk.chunk_id for p in everything.retrieve(question, k=3).passages]
         assert fast == full, question
+
+
+def test_each_candidates_best_unit_is_the_best_of_its_own_units(version: IndexVersion) -> None:
+    retriever = _retriever(version, candidates=20)
+    query = CharBigramEncoder().encode_queries(["包头市工会的法律援助活动"])[0]
+    candidates = np.array([0, 3, 4, 17, 90, PASSAGES - 1])
+    best = retriever._best_sentence(query, candidates)
+    owner = version.sentence_owner
+    for got, row in zip(best, candidates, strict=True):
+        own = version.sentence_vectors[owner == row] @ query
+        assert got == pytest.approx(float(own.max()), abs=1e-6)
+
+
+def test_word_sets_are_cut_on_demand_and_match_the_texts(version: IndexVersion) -> None:
+    retriever = _retriever(version, candidates=20)
+    row = 42
+    chunk = version.chunks[row]
+    assert retriever.chunk_words(row) == frozenset(tokenize(chunk.search_text))
+    first_unit = int(retriever.sentence_start[row])
+    assert retriever.sentence_words(first_unit) == frozenset(tokenize(chunk.sentences[0]))
+
+
+def test_the_idf_table_is_jiebas_own() -> None:
+    table = jieba_analyse().default_tfidf  # imported as the project does (jieba leaks a file)
+    ours = general_idf()
+    assert ours.median == table.median_idf
+    for word in ["劳动合同", "工会", "试用期", "的", "仲裁"]:
+        assert ours(word) == table.idf_freq.get(word, table.median_idf)
+    assert ours("这不是一个词语xyz") == table.median_idf
 
 
 def test_stored_sources_come_back_with_their_own_scores_even_when_one_is_gone(

@@ -60,9 +60,9 @@ def abstention_features(retrieval: Retrieval, retriever: HybridRetriever) -> dic
     unit_mean, unit_std = reference["unit"]
     near_words: set[str] = set()
     for row in retrieval.dense_top:
-        near_words |= retriever.chunk_words[row]
+        near_words |= retriever.chunk_words(row)
     for passage in retrieval.passages[:3]:
-        near_words |= retriever.chunk_words[retriever.row_of[passage.chunk.chunk_id]]
+        near_words |= retriever.chunk_words(retriever.row_of[passage.chunk.chunk_id])
     return {
         "passage_z": (retrieval.dense_best - passage_mean) / passage_std,
         "unit_z": (retrieval.unit_best - unit_mean) / unit_std,

@@ -4,8 +4,6 @@ involved, so an answer cannot state what the documents do not say."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from index.answering.retrieval import HybridRetriever, Retrieval, weighted_coverage
 from index.ingest.chunking import ITEM, Chunk
 from index.text import has_number, has_quantity, split_clauses, tokenize
@@ -20,8 +18,6 @@ class SentenceExtractor:
 
     def __init__(self, retriever: HybridRetriever):
         self.retriever = retriever
-        chunks = retriever.version.chunks
-        self._sentence_start = np.concatenate([[0], np.cumsum([len(c.sentences) for c in chunks])])
 
     def extract(self, retrieval: Retrieval) -> tuple[str, Chunk]:
         """(quote, the passage it comes from): the best unit of the top passages, scored by
@@ -32,11 +28,11 @@ class SentenceExtractor:
         for rank, passage in enumerate(retrieval.passages[:3]):
             chunk = passage.chunk
             row = self.retriever.row_of[chunk.chunk_id]
-            start = int(self._sentence_start[row])
+            start = int(self.retriever.sentence_start[row])
             sims = vectors[start : start + len(chunk.sentences)] @ retrieval.query_vector
             scores = []
             for i, unit in enumerate(chunk.sentences):
-                words = self.retriever.sentence_words[start + i]
+                words = self.retriever.sentence_words(start + i)
                 score = float(sims[i]) + 0.5 * weighted_coverage(retrieval.words, words)
                 if retrieval.quantity and has_quantity(unit):
                     score += 0.03

@@ -14,15 +14,16 @@ quantity (多少, 几, how many) prefer passages that contain a number.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Set
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 
 from index.ingest.chunking import Chunk
 from index.model.encoder import Encoder, Vectors
 from index.store.version_folder import IndexVersion
-from index.text import MEASURE_WORDS, has_number, jieba_analyse, tokenize
+from index.text import MEASURE_WORDS, general_idf, has_number, tokenize
 
 _QUANTITY_QUESTION = re.compile(
     rf"多少|几[{MEASURE_WORDS}年天位]?|多久|多长时间|how (many|much|long)", re.I
@@ -61,19 +62,12 @@ class Retrieval:
     dense_top: tuple[int, ...]  # chunk rows of the three passages nearest in meaning
 
 
-@cache
-def _idf_table() -> tuple[dict[str, float], float]:
-    """General-language IDF weights shipped with jieba (its analyse module's idf.txt)."""
-    tfidf = jieba_analyse().default_tfidf
-    return tfidf.idf_freq, float(tfidf.median_idf)
-
-
+@lru_cache(maxsize=65536)
 def idf(word: str) -> float:
-    table, median = _idf_table()
-    return float(table.get(word, median))
+    return general_idf()(word)
 
 
-def weighted_coverage(words: tuple[str, ...], vocabulary: set[str]) -> float:
+def weighted_coverage(words: tuple[str, ...], vocabulary: Set[str]) -> float:
     """IDF-weighted share of ``words`` found in ``vocabulary``: missing rare words weigh most."""
     total = sum(idf(w) for w in words)
     return sum(idf(w) for w in words if w in vocabulary) / total if total else 0.0
@@ -95,14 +89,31 @@ class HybridRetriever:
         self.version = version
         self.encoder = encoder
         self.params = params
-        vectors = np.vstack([version.dense.reconstruct(i) for i in range(version.dense.ntotal)])
-        self._vectors = vectors
+        self._vectors = version.dense.reconstruct_n(0, version.dense.ntotal)
         self._vocabulary = set(version.bm25.vocab_dict)
         self._has_number = np.array([has_number(c.text) for c in version.chunks])
-        # Word sets computed once per loaded version, not per question (rows as in the vectors).
-        self.chunk_words = [set(tokenize(c.search_text)) for c in version.chunks]
-        self.sentence_words = [set(tokenize(s)) for c in version.chunks for s in c.sentences]
         self.row_of = {c.chunk_id: i for i, c in enumerate(version.chunks)}
+        # Row of each chunk's first unit in ``sentence_vectors`` (and one past the last).
+        self.sentence_start = np.concatenate(
+            [[0], np.cumsum([len(c.sentences) for c in version.chunks])]
+        ).astype(np.int64)
+        # The words of a chunk or unit, by row: a question needs those of a few passages only,
+        # so they are cut when first asked for (cutting every passage at load took 2 s for the
+        # shipped corpus, and grows with it) and the most recent kept.
+        self.chunk_words: Callable[[int], frozenset[str]] = lru_cache(maxsize=4096)(
+            self._chunk_words
+        )
+        self.sentence_words: Callable[[int], frozenset[str]] = lru_cache(maxsize=4096)(
+            self._sentence_words
+        )
+
+    def _chunk_words(self, row: int) -> frozenset[str]:
+        return frozenset(tokenize(self.version.chunks[row].search_text))
+
+    def _sentence_words(self, row: int) -> frozenset[str]:
+        owner = int(self.version.sentence_owner[row])
+        unit = self.version.chunks[owner].sentences[row - int(self.sentence_start[owner])]
+        return frozenset(tokenize(unit))
 
     def retrieve(self, question: str, k: int) -> Retrieval:
         return self.retrieve_encoded(question, self.encoder.encode_queries([question])[0], k)
@@ -159,14 +170,21 @@ class HybridRetriever:
         ids = set(int(i) for i in dense_ids[0] if i >= 0)
         if known:
             lexical = np.asarray(self.version.bm25.get_scores(known))
-            ids.update(int(i) for i in np.argsort(-lexical)[:wanted] if lexical[i] > 0)
+            best = np.argpartition(-lexical, wanted)[:wanted]  # total > wanted here
+            ids.update(int(i) for i in best if lexical[i] > 0)
         return np.array(sorted(ids), dtype=np.int64)
 
     def _best_sentence(self, query: Vectors, candidates: np.ndarray) -> np.ndarray:
-        owner = self.version.sentence_owner
-        mask = np.isin(owner, candidates)
-        sims = self.version.sentence_vectors[mask] @ query
-        best = np.full(len(self.version.chunks), -1.0, dtype=np.float32)
-        np.maximum.at(best, owner[mask], sims)
-        result: np.ndarray = best[candidates]
-        return result
+        """The best unit cosine of each candidate (-1 for a chunk without units), reading only
+        the candidates' units: each chunk's units are one run of rows."""
+        starts = self.sentence_start[candidates]
+        counts = self.sentence_start[candidates + 1] - starts
+        best = np.full(len(candidates), -1.0, dtype=np.float32)
+        if not counts.any():
+            return best
+        offsets = np.cumsum(counts) - counts  # where each candidate's units begin in ``rows``
+        rows = np.repeat(starts - offsets, counts) + np.arange(int(counts.sum()))
+        sims = self.version.sentence_vectors[rows] @ query
+        filled = counts > 0
+        best[filled] = np.maximum.reduceat(sims, offsets[filled])
+        return best

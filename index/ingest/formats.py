@@ -13,6 +13,7 @@ file format by hand beyond recognising its first bytes.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,8 @@ from index.text import (
     ITEM_START,
     SENTENCE_ENDS,
 )
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["text", "markdown", "docx", "pdf", "html"]
 KIND_BY_SUFFIX: dict[str, Kind] = {
@@ -120,7 +123,15 @@ def extract(name: str, data: bytes) -> ExtractedText:
             actual=actual,
             declared="text" if declared == "markdown" else declared,
         )
-    extracted = _EXTRACTORS[declared](name, data)
+    try:
+        extracted = _EXTRACTORS[declared](name, data)
+    except DocumentError:
+        raise
+    except Exception as exc:  # a reader's own bug must not stop a reload of every document
+        log.exception("reading %s failed", name)
+        raise DocumentError(
+            f"{name} could not be read ({type(exc).__name__}: {exc})", code="unreadable"
+        ) from exc
     if not extracted.text.strip():
         raise DocumentError(f"{name} has no text to answer from", code="no_text")
     return extracted
@@ -365,7 +376,7 @@ def _join_wrapped(left: str, right: str) -> str:
         return right
     if left.endswith("-") and right[:1].isalpha():
         return left[:-1] + right
-    cjk = _CJK.match(left[-1]) or _CJK.match(right[0])
+    cjk = _CJK.match(left[-1]) or (right and _CJK.match(right[0]))
     return left + right if cjk else f"{left} {right}"
 
 

@@ -136,7 +136,7 @@ class SentenceTransformerEncoder:
 
 def load_encoder(settings: CoreSettings, *, threads: int | None = None) -> Encoder:
     """Resolve the configured model (converting the bundled one on first use) and load it,
-    with ``threads`` CPU threads (default: ``[embedding] threads``): the ONNX int8 export by
+    with ``threads`` CPU threads (default: ``[embedding] threads``): the ONNX export by
     default (exported on first use), or sentence-transformers on torch (``backend = "torch"``,
     or a model whose pooling the export does not cover)."""
     resolved = resolve_model(settings.embedding.model, settings.paths.data_dir)
