@@ -67,7 +67,13 @@ def run() -> None:
 
 
 def _onnx(data_dir: Path, model: Any, reference: Any, questions: list[str]) -> None:
-    from index.model.onnx_encoder import FILES, OnnxEncoder, provision_onnx
+    from index.model.onnx_encoder import (
+        FILES,
+        WEIGHTS_SUFFIX,
+        WORD_TABLE,
+        OnnxEncoder,
+        provision_onnx,
+    )
 
     started = time.perf_counter()
     folder = provision_onnx(model, data_dir)
@@ -79,7 +85,8 @@ def _onnx(data_dir: Path, model: Any, reference: Any, questions: list[str]) -> N
         started = time.perf_counter()
         encoder = OnnxEncoder(model, folder, backend=backend)
         load = time.perf_counter() - started
-        size = (folder / FILES[backend]).stat()
+        graph = folder / FILES[backend]
+        weights = graph.stat().st_size + graph.with_name(graph.name + WEIGHTS_SUFFIX).stat().st_size
         timings = _single_queries(encoder, questions)
         t0 = time.perf_counter()
         encoder.encode_passages(passages)
@@ -87,7 +94,9 @@ def _onnx(data_dir: Path, model: Any, reference: Any, questions: list[str]) -> N
         cos_q = (encoder.encode_queries(questions) * expected_q).sum(axis=1)
         cos_p = (encoder.encode_passages(passages) * expected_p).sum(axis=1)
         print(
-            f"{backend}: {size.st_size / 1e6:.0f} MB, load {load:.2f} s, single query p50 "
+            f"{backend}: graph {weights / 1e6:.0f} MB + word table "
+            f"{(folder / WORD_TABLE).stat().st_size / 1e6:.0f} MB, load {load:.2f} s, "
+            "single query p50 "
             f"{percentile_ms(timings, 50):.1f} ms, p99 {percentile_ms(timings, 99):.1f} ms, "
             f"{rate:.1f} passages/s; cosine to torch: questions min {cos_q.min():.4f} median "
             f"{np.median(cos_q):.4f}, passages min {cos_p.min():.4f} median {np.median(cos_p):.4f}"

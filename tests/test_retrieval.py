@@ -11,7 +11,7 @@ import pytest
 
 from index.answering.abstention import AbstentionModel
 from index.answering.answerer import Answerer
-from index.answering.retrieval import HybridRetriever, RetrievalParams
+from index.answering.retrieval import HybridRetriever, RetrievalParams, top_indices
 from index.ingest.documents import load_corpus
 from index.store.lifecycle import build_from_documents
 from index.store.version_folder import IndexVersion
@@ -167,3 +167,14 @@ def test_the_faces_use_only_the_core_api(tmp_path: Path) -> None:
             if needle in text:
                 offenders.append(f"{path.relative_to(repo)}: {needle}")
     assert offenders == []
+
+
+@pytest.mark.parametrize("size", [5, 100, 1_000, 50_000, 300_000])
+def test_the_best_scores_are_found_exactly_at_any_size(size: int) -> None:
+    rng = np.random.default_rng(size)
+    scores = rng.random(size, dtype=np.float32)
+    scores[rng.integers(0, size, size // 3)] = 0.0  # many equal (zero) scores, as BM25 gives
+    found = top_indices(scores, 100)
+    assert len(found) == min(size, 100)
+    expected = np.sort(scores)[::-1][: min(size, 100)]
+    np.testing.assert_array_equal(np.sort(scores[found])[::-1], expected)
