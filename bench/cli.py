@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.commands import AskProcess, data_env, eval_questions, reload
+from bench.commands import AskProcess, data_env, eval_questions, reload, report
 from bench.stats import percentile_ms, provision_model_in_child
-from tests.support import REPO
+from tests.support import REPO, start_reload
 
 LAW_LIBRARY = REPO.parent / "shared" / "corpus" / "law-library"
 ADDED_LAW = "行政法/土地管理法(2019-08-26).md"  # about 40 KB
@@ -64,19 +63,16 @@ def run() -> None:
         asker.ask(questions[0])
         figures.append(("ask: start to first answer", time.perf_counter() - asker.started, 6, "s"))
         latencies = [asker.ask(q)[0] for _ in range(ROUNDS) for q in questions]
-        figures.append((f"answer p50 ({len(latencies)} questions)", _p(latencies, 50), 10, "ms"))
-        figures.append((f"answer p99 ({len(latencies)} questions)", _p(latencies, 99), 25, "ms"))
+        figures.append(
+            (f"answer p50 ({len(latencies)} questions)", percentile_ms(latencies, 50), 10, "ms")
+        )
+        figures.append(
+            (f"answer p99 ({len(latencies)} questions)", percentile_ms(latencies, 99), 25, "ms")
+        )
 
         big = LAW_LIBRARY / BIG_DOCUMENT
         shutil.copy(big, corpus_dir / big.name)
-        background = subprocess.Popen(
-            [sys.executable, "-m", "bot", "reload", "--json"],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        background = start_reload(env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         during: list[float] = []
         next_at = time.perf_counter()
         while background.poll() is None:
@@ -87,26 +83,12 @@ def run() -> None:
         if background.returncode != 0:
             raise SystemExit(f"the reload beside the questions failed: {reload_output[-2000:]}")
         what = f"answer p99 while a reload embeds a {big.stat().st_size / 1024:.0f} KB document"
-        figures.append((what, _p(during, 99), 100, "ms"))
+        figures.append((what, percentile_ms(during, 99), 100, "ms"))
         print(
             f"  ({len(during)} questions answered during that reload, {DURING_RELOAD_RATE} a "
-            f"second; p50 {_p(during, 50):.1f} ms)"
+            f"second; p50 {percentile_ms(during, 50):.1f} ms)"
         )
         figures.append(("peak memory of the ask process", asker.peak_mb(), 800, "MB"))
         asker.close()
 
-    print("commands: python -m bot reload --json; python -m bot ask --json (stdin questions)")
-    missed = 0
-    for what, measured, target, unit in figures:
-        ok = measured <= target
-        missed += not ok
-        print(
-            f"{what:62s} {measured:8.1f} {unit:2s}  target <= {target} {unit}  "
-            f"{'ok' if ok else 'MISSED'}"
-        )
-    if missed:
-        raise SystemExit(f"{missed} target(s) missed")
-
-
-def _p(seconds: list[float], q: float) -> float:
-    return percentile_ms(seconds, q)
+    report(figures)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support import REPO
+from tests.support import REPO, start_reload
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,7 @@ def reload(env: dict[str, str]) -> ReloadRun:
     """Run ``python -m bot reload --json`` to its end; exit on failure with its stderr."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "reload", "--json"],
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=err,
-        )
+        process = start_reload(env, stdout=out, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)  # this child's own peak memory
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -99,3 +93,14 @@ def eval_questions() -> list[str]:
 
 def data_env(data_dir: Path, corpus_dir: Path) -> dict[str, str]:
     return {**os.environ, "DATA_DIR": str(data_dir), "PATHS__CORPUS_DIR": str(corpus_dir)}
+
+
+def report(figures: list[tuple[str, float, float, str]]) -> None:
+    """Print each (what, measured, target, unit) beside its target; exit 1 if one is missed."""
+    print("commands: python -m bot reload --json; python -m bot ask --json (stdin questions)")
+    missed = [what for what, measured, target, _ in figures if measured > target]
+    for what, measured, target, unit in figures:
+        verdict = "MISSED" if what in missed else "ok"
+        print(f"{what:62s} {measured:8.2f} {unit:3s} target <= {target} {unit}  {verdict}")
+    if missed:
+        raise SystemExit(f"{len(missed)} target(s) missed")

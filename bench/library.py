@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.commands import AskProcess, data_env, eval_questions, reload
+from bench.commands import AskProcess, data_env, eval_questions, reload, report
 from bench.stats import dir_size_mb, percentile_ms, provision_model_in_child
 from tests.support import REPO
 
@@ -81,13 +81,7 @@ def run() -> None:
         figures.append(("serving memory (ask process peak)", asker.peak_mb() / 1024, 2, "GB"))
         asker.close()
 
-    print("commands: python -m bot reload --json; python -m bot ask --json (stdin questions)")
-    missed = [what for what, measured, target, _ in figures if measured > target]
-    for what, measured, target, unit in figures:
-        verdict = "MISSED" if what in missed else "ok"
-        print(f"{what:40s} {measured:8.2f} {unit:3s} target <= {target} {unit}  {verdict}")
-    if missed:
-        raise SystemExit(f"{len(missed)} target(s) missed")
+    report(figures)
 
 
 def _flatten(library: Path, corpus_dir: Path) -> int:

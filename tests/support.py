@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +17,14 @@ REPORT = REPO / "corpus" / "nmg-trade-unions-2025.txt"
 REPORT_ONLY = REPO / "eval" / "report-only"  # the report alone (a link to it)
 LAW_QUESTIONS = REPO / "eval" / "laws.jsonl"
 QUESTIONS = REPO / "eval" / "questions.jsonl"
+
+
+def start_reload(env: dict[str, str], **streams: Any) -> subprocess.Popen[str]:
+    """``python -m bot reload --json`` from the repository, as an admin's shell or a running bot
+    starts it (progress and result as JSON lines on its stdout); ``streams`` redirect it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "reload", "--json"], env=env, cwd=REPO, text=True, **streams
+    )
 
 
 def report_paragraphs() -> list[str]:

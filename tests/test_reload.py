@@ -9,7 +9,6 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ import pytest
 from tests.bot_process import BotProcess, deployment, run_bot
 from tests.chat import free_port, post_update, wait_listening
 from tests.sample_files import docx_bytes
-from tests.support import REPO, require_service
+from tests.support import require_service, start_reload
 from tests.telegram_stub import BotApiStub, Call, callback_update, message_update
 
 pytestmark = pytest.mark.slow
@@ -156,14 +155,7 @@ def test_a_reload_killed_with_sigkill_halfway_leaves_the_last_good_version_servi
 ) -> None:
     data_dir, corpus_dir, env, good = served
     (corpus_dir / "星光驿站.docx").write_bytes(NEW_DOC)
-    build = subprocess.Popen(
-        [sys.executable, "-m", "bot", "reload", "--json"],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    build = start_reload(env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert build.stdout is not None
     for line in build.stdout:  # its progress, as a running bot reads it
         event = json.loads(line)
