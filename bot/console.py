@@ -64,6 +64,6 @@ def render(answer: Answer) -> str:
             text = source.text.replace("\n", "\n      ")  # an article's items, indented
             lines.append(f"  [{i}] {source.citation}：{text}")
         return "\n".join(lines)
-    lines = [ZH.refusal(answer.reason)]
-    lines += [f"  · {topic}" for topic in answer.suggestions]
+    lines = [ZH.refusal(answer.reason, ask_instead=bool(answer.ask_instead))]
+    lines += [f"  · {line}" for line in answer.ask_instead or answer.suggestions]
     return "\n".join(lines)

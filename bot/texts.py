@@ -204,6 +204,7 @@ class Texts:
     show_sources: str
     sources_title: str
     not_answered: str
+    not_answered_ask: str  # followed by questions the bot can answer, as buttons
     cannot_ask: str
     reasons: dict[Reason, str]  # why a question cannot be searched, by the core's code
     non_text: str
@@ -223,10 +224,11 @@ class Texts:
     admin: AdminTexts
     admin_commands: dict[str, str]
 
-    def refusal(self, reason: Reason | None) -> str:
-        """The first line of a reply that does not answer, for the core's reason code."""
+    def refusal(self, reason: Reason | None, *, ask_instead: bool = False) -> str:
+        """The first line of a reply that does not answer, for the core's reason code (and
+        whether questions to ask instead follow it)."""
         if reason is None or reason is Reason.NOT_IN_DOCUMENTS:
-            return self.not_answered
+            return self.not_answered_ask if ask_instead else self.not_answered
         return self.cannot_ask + self.reasons[reason]
 
 
@@ -249,6 +251,7 @@ ZH = Texts(
     show_sources="查看原文",
     sources_title="原文",
     not_answered="抱歉，现有文件里没有找到这个问题的答案。您可以问问这些方面：",
+    not_answered_ask="抱歉，现有文件里没有找到这个问题的答案。您可以这样问：",
     cannot_ask="没法回答：",
     reasons={
         Reason.EMPTY: "问题是空的，请输入文字问题。",
@@ -305,6 +308,7 @@ EN = Texts(
     show_sources="Sources",
     sources_title="Source",
     not_answered="Sorry, the documents do not answer this. You could ask about:",
+    not_answered_ask="Sorry, the documents do not answer this. You could ask:",
     cannot_ask="Cannot answer: ",
     reasons={
         Reason.EMPTY: "the question is empty; please type a question.",

@@ -18,6 +18,7 @@ from index.answering.answerer import (
     Reason,
     Source,
     open_answerer,
+    question_key,
 )
 from index.errors import DocumentError, IndexCoreError, ReloadInProgressError
 from index.ingest.formats import kind_of
@@ -64,6 +65,7 @@ __all__ = [
     "open_serving",
     "open_version",
     "plan_rollback",
+    "question_key",
     "reload_corpus",
     "remove_document",
     "rollback",

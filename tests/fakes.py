@@ -41,6 +41,9 @@ class EchoAnswerer:
     def sources(self, passage_ids: Sequence[str], scores: Sequence[float]) -> tuple[Source, ...]:
         return tuple(_source(pid, score) for pid, score in zip(passage_ids, scores, strict=True))
 
+    def suggested_question(self, key: str) -> str | None:
+        return None  # no question bank
+
     def _answer(self, question: str, k: int) -> Answer:
         if not question.strip():
             return Answer(question, False, "", None, (), self.version, reason=Reason.EMPTY)

@@ -19,9 +19,9 @@ from tests.support import question_set, report_paragraphs
 pytestmark = pytest.mark.slow
 
 
-def _ours(torch_encoder, text: str, is_query: bool) -> list[int]:  # type: ignore[no-untyped-def]
+def _ours(base_torch_encoder, text: str, is_query: bool) -> list[int]:  # type: ignore[no-untyped-def]
     prefix = "query: " if is_query else "passage: "
-    ids: list[int] = torch_encoder._model.tokenizer(prefix + text)["input_ids"]
+    ids: list[int] = base_torch_encoder._model.tokenizer(prefix + text)["input_ids"]
     return ids
 
 
@@ -46,23 +46,25 @@ def test_converted_folder_loads_and_encodes_with_no_network(converted_model: Pat
 
 
 def test_token_ids_match_engine_on_every_report_paragraph(
-    torch_encoder, engine_tokenize: EngineTokenize
+    base_torch_encoder, engine_tokenize: EngineTokenize
 ) -> None:  # type: ignore[no-untyped-def]
     paragraphs = report_paragraphs()
     assert len(paragraphs) >= 25
     for paragraph in paragraphs:
-        assert _ours(torch_encoder, paragraph, False) == engine_tokenize(paragraph, False), (
+        assert _ours(base_torch_encoder, paragraph, False) == engine_tokenize(paragraph, False), (
             paragraph
         )
 
 
 def test_token_ids_match_engine_on_every_question(
-    torch_encoder, engine_tokenize: EngineTokenize
+    base_torch_encoder, engine_tokenize: EngineTokenize
 ) -> None:  # type: ignore[no-untyped-def]
     questions = [str(q["question"]) for q in question_set()]
     assert len(questions) >= 60
     for question in questions:
-        assert _ours(torch_encoder, question, True) == engine_tokenize(question, True), question
+        assert _ours(base_torch_encoder, question, True) == engine_tokenize(question, True), (
+            question
+        )
 
 
 # Odd text of the kinds workers' messages really contain, mixed into sentences of the report.
@@ -96,7 +98,7 @@ def _odd_strings(count: int, seed: int = 20251124) -> list[tuple[str, str]]:
 
 
 def test_token_ids_match_engine_on_generated_odd_text(
-    torch_encoder, engine_tokenize: EngineTokenize
+    base_torch_encoder, engine_tokenize: EngineTokenize
 ) -> None:  # type: ignore[no-untyped-def]
     samples = _odd_strings(1400)
     per_kind: Counter[str] = Counter()
@@ -104,7 +106,7 @@ def test_token_ids_match_engine_on_generated_odd_text(
     for i, (kind, text) in enumerate(samples):
         is_query = i % 2 == 0
         per_kind[kind] += 1
-        if _ours(torch_encoder, text, is_query) != engine_tokenize(text, is_query):
+        if _ours(base_torch_encoder, text, is_query) != engine_tokenize(text, is_query):
             mismatched[kind] += 1
     report = ", ".join(f"{k}: {per_kind[k] - mismatched[k]}/{per_kind[k]}" for k in per_kind)
     print(f"\nidentical token ids by kind: {report}")
@@ -120,46 +122,50 @@ class TestKnownDifferences:
     """
 
     def test_combining_mark_after_a_rewritten_character_is_dropped_by_tokenizers(
-        self, torch_encoder, engine_tokenize: EngineTokenize
+        self, base_torch_encoder, engine_tokenize: EngineTokenize
     ) -> None:  # type: ignore[no-untyped-def]
         # tokenizers' Precompiled normalizer replaces a whole grapheme (< 6 bytes) by the
         # mapping of its first character, losing the mark; the engine maps code point by code
         # point (huggingface/tokenizers#2334, #2116). Full-width "８" + U+0332 COMBINING LOW LINE:
         text = "工号８\u0332号"
         assert unicodedata.combining("\u0332")
-        assert engine_tokenize(text, False) != _ours(torch_encoder, text, False)
-        assert _ours(torch_encoder, text, False) == _ours(torch_encoder, "工号８号", False)
+        assert engine_tokenize(text, False) != _ours(base_torch_encoder, text, False)
+        assert _ours(base_torch_encoder, text, False) == _ours(
+            base_torch_encoder, "工号８号", False
+        )
 
     def test_tied_segmentations_of_repeated_tildes_break_ties_differently(
-        self, torch_encoder, engine_tokenize: EngineTokenize
+        self, base_torch_encoder, engine_tokenize: EngineTokenize
     ) -> None:  # type: ignore[no-untyped-def]
         # "～～～" is "～～"+"～" or "～"+"～～": equal scores. The engine sums in float32 and
         # tokenizers in float64, so rounding picks a different order of the same pieces.
         text = "～～～〜〜~~"
-        ours, theirs = _ours(torch_encoder, text, False), engine_tokenize(text, False)
+        ours, theirs = _ours(base_torch_encoder, text, False), engine_tokenize(text, False)
         assert ours != theirs
         assert sorted(ours) == sorted(theirs)
 
     def test_nul_character_ends_the_text_for_the_engine(
-        self, torch_encoder, engine_tokenize: EngineTokenize
+        self, base_torch_encoder, engine_tokenize: EngineTokenize
     ) -> None:  # type: ignore[no-untyped-def]
         # The engine takes a C string: everything after U+0000 is never seen.
         text = "法律援助\x00货车司机之家"
         assert engine_tokenize(text, False) == engine_tokenize("法律援助", False)
-        assert _ours(torch_encoder, text, False) != engine_tokenize(text, False)
+        assert _ours(base_torch_encoder, text, False) != engine_tokenize(text, False)
 
 
 def test_embeddings_agree_with_engine_on_every_paragraph_and_question(
-    torch_encoder, engine
+    base_torch_encoder, engine
 ) -> None:  # type: ignore[no-untyped-def]
     paragraphs = report_paragraphs()
     questions = [str(q["question"]) for q in question_set()]
     for text in paragraphs:  # the engine windows >512 tokens; parity is defined below that
-        assert torch_encoder.count_tokens(text) <= torch_encoder.max_tokens
+        assert base_torch_encoder.count_tokens(text) <= base_torch_encoder.max_tokens
     passage_cos = np.sum(
-        torch_encoder.encode_passages(paragraphs) * engine.passage(paragraphs), axis=1
+        base_torch_encoder.encode_passages(paragraphs) * engine.passage(paragraphs), axis=1
     )
-    query_cos = np.sum(torch_encoder.encode_queries(questions) * engine.query(questions), axis=1)
+    query_cos = np.sum(
+        base_torch_encoder.encode_queries(questions) * engine.query(questions), axis=1
+    )
     print(
         f"\ncosine vs engine: paragraphs min {passage_cos.min():.5f} mean {passage_cos.mean():.5f}"
         f"; questions min {query_cos.min():.5f} mean {query_cos.mean():.5f}"
@@ -168,9 +174,9 @@ def test_embeddings_agree_with_engine_on_every_paragraph_and_question(
     assert query_cos.min() >= 0.999
 
 
-def test_query_and_passage_prompts_come_from_the_model(torch_encoder) -> None:  # type: ignore[no-untyped-def]
+def test_query_and_passage_prompts_come_from_the_model(base_torch_encoder) -> None:  # type: ignore[no-untyped-def]
     text = "货车司机之家"
-    query = torch_encoder.encode_queries([text])[0]
-    passage = torch_encoder.encode_passages([text])[0]
+    query = base_torch_encoder.encode_queries([text])[0]
+    passage = base_torch_encoder.encode_passages([text])[0]
     assert 0.5 < float(query @ passage) < 0.999  # same text, different role prefix
-    assert torch_encoder.count_tokens(text) == len(_ours(torch_encoder, text, False))
+    assert base_torch_encoder.count_tokens(text) == len(_ours(base_torch_encoder, text, False))

@@ -42,6 +42,8 @@ def test_a_version_is_a_folder_of_named_files_that_loads_back(
     version_id = _build(store, tiny_corpus, encoder)
     folder = store.root / version_id
     assert sorted(p.name for p in folder.iterdir()) == [
+        "bank.jsonl",
+        "bank.npy",
         "bm25",
         "chunks.jsonl",
         "dense.faiss",

@@ -16,17 +16,14 @@ from index.model.onnx_encoder import (
     OnnxEncoder,
     onnx_supported,
 )
-from index.model.provisioning import BUNDLED_MODEL, ResolvedModel
 from tests.support import REPO, question_set
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def int8_encoder(encoder, converted_model) -> OnnxEncoder:  # type: ignore[no-untyped-def]
-    return OnnxEncoder(
-        ResolvedModel(BUNDLED_MODEL, converted_model, "bundled"), encoder.path, backend="onnx-int8"
-    )
+def int8_encoder(encoder, served_model) -> OnnxEncoder:  # type: ignore[no-untyped-def]
+    return OnnxEncoder(served_model, encoder.path, backend="onnx-int8")
 
 
 def _texts() -> tuple[list[str], list[str]]:
@@ -57,12 +54,14 @@ def test_the_default_encoder_is_the_onnx_export_and_gives_the_torch_vectors(
 
 
 def test_the_int8_export_stays_close_to_the_float_model_under_a_name_of_its_own(
-    int8_encoder, torch_encoder
+    int8_encoder, torch_encoder, served_model
 ) -> None:  # type: ignore[no-untyped-def]
-    assert int8_encoder.model_name.startswith("intfloat/multilingual-e5-small+onnx-int8/v")
+    assert int8_encoder.model_name.startswith(f"{served_model.name}+onnx-int8/v")
     for cosines in _cosines(int8_encoder, torch_encoder):
-        assert cosines.min() >= 0.98, cosines.min()
-        assert np.median(cosines) >= 0.995, np.median(cosines)
+        # With the adapter merged, int8 strays further than it did from the base model (min
+        # 0.994): measured min 0.944 (README); int8 is not the default.
+        assert cosines.min() >= 0.93, cosines.min()
+        assert np.median(cosines) >= 0.975, np.median(cosines)
 
 
 def test_a_text_gets_the_same_vector_whatever_it_is_encoded_with(int8_encoder) -> None:  # type: ignore[no-untyped-def]

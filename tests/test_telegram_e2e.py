@@ -94,11 +94,24 @@ def test_english_users_get_the_english_interface(stub, bot) -> None:  # type: ig
 
 
 def test_unanswerable_question_says_so_with_topics(stub, bot) -> None:  # type: ignore[no-untyped-def]
-    (reply,) = ask(stub, "工会会费每个月交多少？")
+    (reply,) = ask(stub, "今天天气怎么样？")  # nothing in the question bank is near
     assert reply.params["text"].startswith("抱歉，现有文件里没有找到这个问题的答案")
-    assert "\n• " in reply.params["text"]  # what can be asked instead
+    assert "\n• " in reply.params["text"]  # what the documents cover
     assert "• 铸魂聚力" not in reply.params["text"]  # in words, not the report's slogans
     assert [b["text"] for b in buttons(reply)] == ["查看原文"]
+
+
+def test_a_refusal_offers_questions_it_can_answer_as_buttons_that_ask_them(stub, bot) -> None:  # type: ignore[no-untyped-def]
+    user_id = next(next_user_ids)
+    (reply,) = ask(stub, "司机之家晚上几点关门？", user_id=user_id)  # the hours are not in it
+    offered = [b for b in buttons(reply) if b["text"] != "查看原文"]
+    if "您可以这样问" not in reply.params["text"]:
+        pytest.fail(f"answered or no suggestions: {reply.params['text']!r}")
+    assert 1 <= len(offered) <= 3
+    assert all(b["callback_data"].startswith("k:") for b in offered)
+    _, sent = _press(stub, user_id, offered[0]["callback_data"])
+    assert sent[0].params["text"] == f"❓ {offered[0]['text']}"
+    assert sent[-1].params["text"].startswith("<b>答：</b>")  # the suggested question is answered
 
 
 # --- buttons ---------------------------------------------------------------------------------
@@ -164,6 +177,7 @@ def test_votes_and_a_comment_after_thumbs_down_are_stored(stub, bot, data_dir: P
     [
         "v:AAAAAAAAAAAAAAAA:1",  # well formed, unknown question
         "s:AAAAAAAAAAAAAAAA",
+        "k:AAAAAAAA",  # a suggested question no bank holds
         "v:short:1",  # wrong id shape
         "v:AAAAAAAAAAAAAAAA:maybe",  # does not unpack
         "garbage",

@@ -34,5 +34,11 @@ class ShowSources(CallbackData, prefix="s"):
     q: str
 
 
+class AskSuggested(CallbackData, prefix="k"):
+    """A question offered after a refusal ("您可以这样问"), by its key in the question bank."""
+
+    k: str
+
+
 def valid_question_id(value: str) -> bool:
     return bool(QUESTION_ID.match(value))

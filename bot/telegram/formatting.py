@@ -21,7 +21,9 @@ def answer_blocks(answer: Answer, texts: Texts) -> list[str]:
             f"<b>{escape(texts.answer_label)}</b>{escape(answer.answer)}",
             f"<i>{escape(texts.source_label)}{escape(answer.citation)}</i>",
         ]
-    head = escape(texts.refusal(answer.reason))
+    head = escape(texts.refusal(answer.reason, ask_instead=bool(answer.ask_instead)))
+    if answer.ask_instead:  # the questions are buttons that ask them (handlers/questions.py)
+        return [head]
     topics = "\n".join(f"• {escape(t)}" for t in answer.suggestions)
     return [head, topics] if topics else [head]
 

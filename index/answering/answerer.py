@@ -8,6 +8,8 @@ answered, the reason code, and sources with their passage ids and scores.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import time
 import unicodedata
@@ -19,7 +21,7 @@ from typing import Protocol
 
 from index.answering.abstention import AbstentionModel, abstention_features
 from index.answering.extraction import SentenceExtractor
-from index.answering.retrieval import HybridRetriever, Passage, Retrieval, RetrievalParams
+from index.answering.retrieval import HybridRetriever, Retrieval, RetrievalParams
 from index.ingest.chunking import Chunk
 from index.model.encoder import Encoder
 from index.settings import CoreSettings
@@ -93,7 +95,9 @@ class Answer:
     _: KW_ONLY
     document: str | None = None  # the title of the document the answer quotes
     reason: Reason | None = None
-    suggestions: tuple[str, ...] = ()
+    suggestions: tuple[str, ...] = ()  # what the documents cover (when nothing is nearer)
+    # Refused: the nearest questions of the bank that the documents answer ("您可以这样问").
+    ask_instead: tuple[str, ...] = ()
     latency_ms: float = 0.0
 
     @property
@@ -122,6 +126,7 @@ class Answer:
         if self.reason is not None:
             data["reason"] = self.reason.value
             data["message"] = self.reason.message
+            data["ask_instead"] = list(self.ask_instead)
         return data
 
 
@@ -161,6 +166,14 @@ class QuestionAnswerer(Protocol):
         self, passage_ids: Sequence[str], scores: Sequence[float]
     ) -> tuple[Source, ...]: ...
 
+    def suggested_question(self, key: str) -> str | None: ...
+
+
+def question_key(question: str) -> str:
+    """A short stable key for a suggested question (a Telegram button carries it back)."""
+    digest = hashlib.blake2b(question.encode(), digest_size=6).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
 
 class Answerer:
     """Answers questions from one loaded index version."""
@@ -173,6 +186,8 @@ class Answerer:
         self._chunks = {c.chunk_id: c for c in version.chunks}
         self.version = version.version_id
         self.documents = len(version.manifest.documents)
+        self._bank = version.bank
+        self._bank_keys = {question_key(q): q for q in version.bank.questions}
 
     @cached_property
     def suggestions(self) -> tuple[str, ...]:
@@ -209,19 +224,23 @@ class Answerer:
             if passage_id in self._chunks
         )
 
+    def suggested_question(self, key: str) -> str | None:
+        """The bank question a suggestion's key names (None: not in this version's bank)."""
+        return self._bank_keys.get(key)
+
     def _decide(self, question: str, retrieval: Retrieval, started: float) -> Answer:
         sources = tuple(Source.of(p.chunk, p.score) for p in retrieval.passages)
         margin = self._abstention.margin(abstention_features(retrieval, self._retriever))
         if margin < 0 or not retrieval.passages:
             return self._not_answered(
-                question, Reason.NOT_IN_DOCUMENTS, sources, started, retrieval.passages
+                question, Reason.NOT_IN_DOCUMENTS, sources, started, retrieval
             )
         text, chunk = self._extractor.extract(retrieval)
         if retrieval.quantity and not has_quantity(text):
             # Asked how many, how much or how long, and the best the documents say holds no
             # amount (北京市的最低工资是多少 → "由省…人民政府规定"): the figure is not in them.
             return self._not_answered(
-                question, Reason.NOT_IN_DOCUMENTS, sources, started, retrieval.passages
+                question, Reason.NOT_IN_DOCUMENTS, sources, started, retrieval
             )
         return Answer(
             question=question,
@@ -240,11 +259,21 @@ class Answerer:
         reason: Reason,
         sources: tuple[Source, ...],
         started: float,
-        nearest: Sequence[Passage] = (),
+        retrieval: Retrieval | None = None,
     ) -> Answer:
-        nearby = tuple(
-            dict.fromkeys(passage_topic(p.chunk) for p in nearest[:3] if p.chunk.article)
-        )
+        ask_instead: tuple[str, ...] = ()
+        if retrieval is not None:
+            ask_instead = tuple(
+                q for q in self._bank.nearest(retrieval.query_vector, _ASK_INSTEAD)
+                if q != retrieval.question
+            )  # fmt: skip
+        topics: tuple[str, ...] = ()
+        if not ask_instead:  # nothing in the bank is near: what the documents cover
+            nearest = retrieval.passages[:3] if retrieval is not None else ()
+            nearby = tuple(
+                dict.fromkeys(passage_topic(p.chunk) for p in nearest if p.chunk.article)
+            )
+            topics = (*nearby, *(t for t in self.suggestions if t not in nearby))[:_SUGGESTIONS]
         return Answer(
             question=question,
             answered=False,
@@ -253,7 +282,8 @@ class Answerer:
             sources=sources,
             version=self.version,
             reason=reason,
-            suggestions=(*nearby, *(t for t in self.suggestions if t not in nearby))[:_SUGGESTIONS],
+            suggestions=topics,
+            ask_instead=ask_instead,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
@@ -268,13 +298,17 @@ def open_retriever(
 ) -> HybridRetriever:
     params = RetrievalParams(
         lexical_weight=settings.retrieval.lexical_weight,
+        unit_weight=settings.retrieval.unit_weight,
         quantity_penalty=settings.retrieval.quantity_penalty,
+        bank_weight=settings.retrieval.bank_weight,
+        bank_floor=settings.retrieval.bank_floor,
     )
     return HybridRetriever(version, encoder, params)
 
 
 _NOUNS = ("n", "nz", "vn", "nt", "l")
 _SUGGESTIONS = 6
+_ASK_INSTEAD = 3
 
 
 @lru_cache(maxsize=4096)  # a refusal names the nearest articles; tagging one takes ~5 ms

@@ -8,7 +8,6 @@ passage answers a question when it contains one of the substrings. ``kind`` "una
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -19,7 +18,10 @@ import numpy as np
 
 from index.answering.abstention import ABSTENTION_MODEL, AbstentionModel, abstention_features
 from index.answering.answerer import QuestionAnswerer, Source, clean_question
-from index.answering.retrieval import HybridRetriever
+from index.answering.citations import CITATION, answers_passage
+from index.answering.retrieval import HybridRetriever, RetrievalParams
+from index.model.encoder import Encoder
+from index.store.version_folder import IndexVersion
 
 UNANSWERABLE = "unanswerable"  # the report's questions it cannot answer
 NEAR = "law_near"  # near the laws' domain, but the laws do not answer them
@@ -28,7 +30,6 @@ KINDS_ORDER = ("fact", "colloquial", "english", "law", "law_english", UNANSWERAB
 REPORT = "report"
 CALIBRATION_MIN_ANSWERED = 0.93
 SPLITS = ("dev", "heldout")
-_CITATION = re.compile(r"^《(.+)》(第.+条)$")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Question:
         law only when that law is loaded, to be refused otherwise."""
 
         def loaded(answer: str) -> bool:
-            cited = _CITATION.match(answer)
+            cited = CITATION.match(answer)
             return cited is None or any(t.endswith(cited.group(1)) for t in titles)
 
         if self.laws_answers and all(loaded(a) for a in self.laws_answers):
@@ -64,7 +65,7 @@ class Question:
     def document(self) -> str:
         """The document the question is about: a law's short title, or the report."""
         for answer in self.answers:
-            cited = _CITATION.match(answer)
+            cited = CITATION.match(answer)
             if cited:
                 return cited.group(1)
         return REPORT
@@ -99,11 +100,7 @@ def load_questions(*paths: Path) -> list[Question]:
 
 def holds(source: Source, answer: str) -> bool:
     """Whether ``source`` answers: it is the cited article, or it contains the substring."""
-    cited = _CITATION.match(answer)
-    if cited is None:
-        return answer in source.text
-    law, article = cited.groups()
-    return source.document.endswith(law) and source.section.split(" ")[-1] == article
+    return answers_passage(source.document, source.section, source.text, answer)
 
 
 def evaluate(
@@ -122,7 +119,7 @@ def evaluate(
             (i + 1 for i, s in enumerate(answer.sources) if any(holds(s, a) for a in q.answers)),
             None,
         )
-        has_substring = any(a in answer.answer for a in q.answers if not _CITATION.match(a))
+        has_substring = any(a in answer.answer for a in q.answers if not CITATION.match(a))
         outcomes.append(Outcome(q, rank, answer.answered, has_substring))
     return outcomes
 
@@ -183,7 +180,7 @@ def _report_split(outcomes: list[Outcome]) -> str:
     answered_all = [o for o in outcomes if o.question.answerable and o.answered]
     quoted = sum(o.answer_has_substring for o in answered_all)
     with_substring = sum(
-        any(not _CITATION.match(a) for a in o.question.answers) for o in answered_all
+        any(not CITATION.match(a) for a in o.question.answers) for o in answered_all
     )
     lines.append(f"answer text quotes the expected substring: {quoted}/{with_substring}")
     return "\n".join(lines)
@@ -271,3 +268,52 @@ def calibrate(
         f"{answered:.0%} of answerable, abstains on {abstained:.0%} of the rest (in sample); "
         f"written to {path}"
     )
+
+
+def fusion_grid(
+    version: IndexVersion,
+    encoder: Encoder,
+    questions: list[Question],
+    titles: Sequence[str],
+    grid: dict[str, Sequence[float]],
+    base: RetrievalParams,
+) -> str:
+    """R@1, R@3 and MRR of the dev split's answerable questions (laws, the report, both) for
+    every combination of the fusion weights in ``grid`` (``python -m index fusion``): how the
+    fusion is re-fitted when the model changes. The held-out split is never looked at."""
+    import itertools
+
+    dev = [q for q in (q.resolved(titles) for q in questions if q.split == "dev") if q.answerable]
+    vectors = encoder.encode_queries([clean_question(q.question) for q in dev])
+    names = list(grid)
+    lines = [" ".join(f"{n:>15}" for n in names) + "   laws R@1 R@3  MRR   report R@1 R@3"]
+    for values in itertools.product(*(grid[n] for n in names)):
+        params = replace(base, **dict(zip(names, values, strict=True)))
+        retriever = HybridRetriever(version, encoder, params)
+        ranks: dict[bool, list[int | None]] = {True: [], False: []}
+        for question, vector in zip(dev, vectors, strict=True):
+            passages = retriever.retrieve_encoded(clean_question(question.question), vector, 5)
+            rank = next(
+                (
+                    i + 1
+                    for i, p in enumerate(passages.passages)
+                    if any(
+                        answers_passage(p.chunk.doc_title, p.chunk.place, p.chunk.text, a)
+                        for a in question.answers
+                    )
+                ),
+                None,
+            )
+            ranks[question.document != REPORT].append(rank)
+
+        def recall(group: list[int | None], k: int) -> float:
+            return sum(r is not None and r <= k for r in group) / max(len(group), 1)
+
+        laws, report_ = ranks[True], ranks[False]
+        mrr = sum(1 / r for r in laws if r) / max(len(laws), 1)
+        lines.append(
+            " ".join(f"{v:>15}" for v in values)
+            + f"   {recall(laws, 1):8.2f} {recall(laws, 3):.2f} {mrr:.2f}"
+            + f"   {recall(report_, 1):10.2f} {recall(report_, 3):.2f}"
+        )
+    return "\n".join(lines)

@@ -20,12 +20,15 @@ class SentenceExtractor:
         self.retriever = retriever
 
     def extract(self, retrieval: Retrieval) -> tuple[str, Chunk]:
-        """(quote, the passage it comes from): the best unit of the top passages, scored by
+        """(quote, the passage it comes from): the best unit of the top passage, scored by
         meaning, wording and answer type, with its neighbours when they score nearly as well;
         an item of a law keeps the sentence it completes."""
         best: tuple[float, int, Chunk, list[float]] | None = None
         vectors = self.retriever.version.sentence_vectors
-        for rank, passage in enumerate(retrieval.passages[:3]):
+        # From the passage ranked first: quoting the best unit of the first three let a unit that
+        # shares the question's words (加班费) outvote the article the ranking put first
+        # (measured on eval/: quotes holding the expected text 52/62 -> 54/62).
+        for passage in retrieval.passages[:1]:
             chunk = passage.chunk
             row = self.retriever.row_of[chunk.chunk_id]
             start = int(self.retriever.sentence_start[row])
@@ -36,7 +39,7 @@ class SentenceExtractor:
                 score = float(sims[i]) + 0.5 * weighted_coverage(retrieval.words, words)
                 if retrieval.quantity and has_quantity(unit):
                     score += 0.03
-                scores.append(score - 0.01 * rank)  # ties go to the better passage
+                scores.append(score)
             top = max(range(len(scores)), key=scores.__getitem__)
             if best is None or scores[top] > best[0]:
                 best = (scores[top], top, chunk, scores)

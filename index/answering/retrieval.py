@@ -2,7 +2,8 @@
 
 The fusion was chosen by measurement on ``eval/`` (the report and the laws; see README):
 
-    score = z(cos(q, passage)) + z(max cos(q, unit)) + lexical_weight * z(bm25)
+    score = z(cos(q, passage)) + unit_weight * z(max cos(q, unit)) + lexical_weight * z(bm25)
+            + bank_weight * bank(max cos(q, a bank question the passage answers))
 
 where z() puts each signal in standard deviations over the question's candidates, so no signal
 speaks louder for its scale (raw cosines crowd into a narrow band; BM25 spans 0-1). A unit is a
@@ -33,7 +34,13 @@ _QUANTITY_QUESTION = re.compile(
 @dataclass(frozen=True)
 class RetrievalParams:
     lexical_weight: float = 0.2
+    # Weight of the best unit's cosine (the passage's own cosine weighs 1).
+    unit_weight: float = 1.0
     quantity_penalty: float = 0.3
+    # The question bank: a passage whose bank question the question nearly repeats (question
+    # to question cosine over bank_floor) gains up to bank_weight standard scores.
+    bank_weight: float = 2.0
+    bank_floor: float = 0.8
     # Above this many passages, only the nearest this many by meaning and the best this many by
     # BM25 are scored in full.
     candidates: int = 100
@@ -121,6 +128,10 @@ class HybridRetriever:
         self.sentence_words: Callable[[int], frozenset[str]] = lru_cache(maxsize=4096)(
             self._sentence_words
         )
+        # The question bank as (passage row, bank question) pairs, for the bank signal.
+        bank = version.bank
+        self._bank_rows = np.array([r for rows in bank.rows for r in rows], dtype=np.int64)
+        self._bank_owner = np.repeat(np.arange(len(bank)), [len(rows) for rows in bank.rows])
 
     def _chunk_words(self, row: int) -> frozenset[str]:
         return frozenset(tokenize(self.version.chunks[row].search_text))
@@ -150,8 +161,12 @@ class HybridRetriever:
         # Each signal as standard scores over this question's candidates: cosines crowd into
         # 0.85-0.92 while BM25 spans 0-1, so raw sums let BM25's noise decide (measured).
         fused = (
-            _standard(dense) + _standard(sentence) + self.params.lexical_weight * _standard(lexical)
+            _standard(dense)
+            + self.params.unit_weight * _standard(sentence)
+            + self.params.lexical_weight * _standard(lexical)
         )
+        if self.params.bank_weight and len(self._bank_rows):
+            fused = fused + self.params.bank_weight * self._bank_signal(query, candidates)
         quantity = bool(_QUANTITY_QUESTION.search(question))
         if quantity:
             fused = fused - self.params.quantity_penalty * ~self._has_number[candidates]
@@ -176,6 +191,18 @@ class HybridRetriever:
             quantity=quantity,
             dense_top=tuple(int(candidates[i]) for i in np.argsort(-dense, kind="stable")[:3]),
         )
+
+    def _bank_signal(self, query: Vectors, candidates: np.ndarray) -> np.ndarray:
+        """How nearly the question repeats a bank question each candidate answers: the best
+        such similarity (question to question) above ``bank_floor``, scaled to 0-1; zero
+        below it and for passages the bank has no question for (a document an admin added),
+        which a signal over every candidate pushed down (measured: README)."""
+        similarity = self.version.bank.vectors @ query
+        best = np.full(len(self.version.chunks), -1.0, dtype=np.float32)
+        np.maximum.at(best, self._bank_rows, similarity[self._bank_owner])
+        floor = self.params.bank_floor
+        signal: np.ndarray = np.clip((best[candidates] - floor) / (1.0 - floor), 0.0, 1.0)
+        return signal
 
     def _candidates(self, query: Vectors, known: list[str]) -> np.ndarray:
         total, wanted = len(self.version.chunks), self.params.candidates

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from index.errors import ModelError
-from index.model.provisioning import ResolvedModel, resolve_model
+from index.model.provisioning import ResolvedModel
 from index.settings import CoreSettings
 
 log = logging.getLogger(__name__)
@@ -135,11 +135,13 @@ class SentenceTransformerEncoder:
 
 
 def load_encoder(settings: CoreSettings, *, threads: int | None = None) -> Encoder:
-    """Resolve the configured model (converting the bundled one on first use) and load it,
-    with ``threads`` CPU threads (default: ``[embedding] threads``): the ONNX export by
-    default (exported on first use), or sentence-transformers on torch (``backend = "torch"``,
-    or a model whose pooling the export does not cover)."""
-    resolved = resolve_model(settings.embedding.model, settings.paths.data_dir)
+    """Resolve the configured model (converting the bundled one and merging the adapter on
+    first use) and load it, with ``threads`` CPU threads (default: ``[embedding] threads``):
+    the ONNX export by default (exported on first use), or sentence-transformers on torch
+    (``backend = "torch"``, or a model whose pooling the export does not cover)."""
+    from index.model.adapter import resolve_embedding_model
+
+    resolved = resolve_embedding_model(settings)
     threads = settings.embedding.threads if threads is None else threads
     backend = settings.embedding.backend
     if backend in ("onnx", "onnx-int8"):

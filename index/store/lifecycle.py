@@ -8,11 +8,13 @@ What serves is recorded in ``CURRENT`` (see ``versions.py``); switching it is on
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from index.errors import IndexCoreError, IndexFormatError, IndexNotReadyError
 from index.ingest.chunking import CHUNKER_VERSION, chunk_documents
@@ -114,6 +116,26 @@ def open_serving(
             version.version_id,
         )
     return version
+
+
+def open_corpus(
+    settings: CoreSettings, encoder: Encoder, corpus: Path, *, store: str = "other-corpora"
+) -> IndexVersion:
+    """The serving version of the configured corpus, or for another folder (or another
+    ``store`` than the served one, such as training's) a version built in a store of its own
+    under the data folder (kept, so a second run does not rebuild it). The configured model
+    and vector cache are shared; what serves is never touched."""
+    if corpus.resolve() == settings.paths.corpus_dir.resolve() and store == "other-corpora":
+        return open_serving(settings, encoder)
+    name = hashlib.sha1(str(corpus.resolve()).encode()).hexdigest()[:10]
+    other = settings.model_copy(
+        update={
+            "paths": settings.paths.model_copy(
+                update={"corpus_dir": corpus, "data_dir": settings.paths.data_dir / store / name}
+            )
+        }
+    )
+    return open_serving(other, encoder)
 
 
 def current_version_id(settings: CoreSettings) -> str:

@@ -7,6 +7,8 @@
                            divided into clauses), for finding and quoting a clause
     reference.json         how the bundled off-domain questions score here (for abstention)
     off_domain.npy         those questions' embeddings
+    bank.jsonl, bank.npy   the question bank's questions these documents answer, with their
+                           rows and vectors (refusals offer the nearest)
     bm25/                  bm25s files over jieba words (params, vocab, CSC matrix)
 
 Loading checks that the parts agree (vector count = chunk count = BM25 documents, same model
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from index.answering.question_bank import QuestionBank, bank_questions
 from index.errors import IndexFormatError
 from index.ingest.chunking import Chunk
 from index.ingest.documents import Document
@@ -84,6 +87,7 @@ class IndexVersion:
     sentence_owner: np.ndarray  # sentence row -> chunk row
     bm25: Any  # bm25s.BM25
     reference: dict[str, Any]  # off-domain questions' scores on this version (REFERENCE)
+    bank: QuestionBank  # the bank questions these documents answer
 
     @property
     def version_id(self) -> str:
@@ -114,6 +118,13 @@ def build_version(
     vectors = embed([c.embedding_text for c in chunks], "passages")
     sentences = [s for c in chunks for s in c.unit_texts]
     sentence_vectors = embed(sentences, "sentences")
+    bank = bank_questions(chunks)
+    bank_vectors = embed([q for q, _ in bank], "bank questions", role="query")
+    # Offered only where the model finds the answer: an answering passage among the question's
+    # three nearest.
+    nearest = _nearest_rows(bank_vectors, vectors, 3)
+    found = [i for i, (_, rows) in enumerate(bank) if set(nearest[i]) & set(rows)]
+    bank, bank_vectors = [bank[i] for i in found], bank_vectors[found]
     report("writing", 0, 1)
 
     dense = _dense_index(vectors, approximate_above)
@@ -128,6 +139,9 @@ def build_version(
     np.save(folder / REFERENCE_VECTORS, reference.pop("vectors"), allow_pickle=False)
     (folder / REFERENCE).write_text(json.dumps(reference, indent=2) + "\n", "utf-8")
     lexical.save(str(folder / BM25_DIR), show_progress=False)
+    QuestionBank(tuple(q for q, _ in bank), tuple(rows for _, rows in bank), bank_vectors).write(
+        folder
+    )
     with (folder / CHUNKS).open("w", encoding="utf-8") as handle:
         for chunk in chunks:
             handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
@@ -192,9 +206,14 @@ def load_version(folder: Path, encoder: Encoder) -> IndexVersion:
     try:
         reference = json.loads((folder / REFERENCE).read_text("utf-8"))
         reference["vectors"] = np.load(folder / REFERENCE_VECTORS, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+        bank = QuestionBank.read(folder, manifest.dim)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexFormatError(f"index {folder.name} is damaged: {exc}") from exc
-    return IndexVersion(folder, manifest, chunks, dense, sentence_vectors, owner, bm25, reference)
+    if any(r >= len(chunks) for rows in bank.rows for r in rows):
+        raise IndexFormatError(f"index {folder.name} has a question bank for other passages")
+    return IndexVersion(
+        folder, manifest, chunks, dense, sentence_vectors, owner, bm25, reference, bank
+    )
 
 
 def off_domain_questions() -> list[str]:
@@ -267,7 +286,7 @@ class _Embedder:
         self.progress = progress
         self.report = report
 
-    def __call__(self, texts: list[str], what: str) -> Vectors:
+    def __call__(self, texts: list[str], what: str, role: str = "passage") -> Vectors:
         bar = tqdm(desc=f"embedding {what}", unit="batch", disable=not self.progress)
 
         def on_batch(done: int, total: int) -> None:
@@ -276,14 +295,17 @@ class _Embedder:
             bar.refresh()
             self.report(what, done, total)
 
+        encode = self.encoder.encode_queries if role == "query" else self.encoder.encode_passages
         try:
+            if not texts:
+                return np.zeros((0, self.encoder.dim), dtype=np.float32)
             if self.cache is None:
-                return _encode_all(texts, self.encoder.encode_passages, on_batch)
+                return _encode_all(texts, encode, on_batch)
             return self.cache.vectors(
                 texts,
                 model=self.encoder.model_name,
-                role="passage",
-                encode=self.encoder.encode_passages,
+                role=role,
+                encode=encode,
                 batch=_ENCODE_BATCH,
                 on_batch=on_batch,
             )
@@ -299,6 +321,17 @@ def _encode_all(texts: list[str], encode: Any, on_batch: Any) -> Vectors:
         parts.append(encode(batch))
         on_batch(done, len(batches))
     return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+
+def _nearest_rows(queries: Vectors, passages: Vectors, k: int) -> np.ndarray:
+    """The ``k`` passage rows nearest each query (in no order), a block of queries at a time."""
+    if not len(queries) or len(passages) <= k:
+        return np.tile(np.arange(len(passages)), (len(queries), 1))
+    parts = []
+    for start in range(0, len(queries), 256):
+        scores = queries[start : start + 256] @ passages.T
+        parts.append(np.argpartition(-scores, k, axis=1)[:, :k])
+    return np.concatenate(parts)
 
 
 def _dense_index(vectors: Vectors, approximate_above: int) -> Any:

@@ -1,25 +1,35 @@
-"""Any text addressed to the bot is a question: typing..., the answer, then storage."""
+"""Any text addressed to the bot is a question: typing..., the answer, then storage. A refusal
+offers questions the bot can answer as buttons; pressing one asks it."""
 
 from __future__ import annotations
 
 import logging
+from html import escape
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+    User,
+)
 from aiogram.utils.chat_action import ChatActionSender
 
 from bot.answers import AnswerService
 from bot.db.recorder import Recorder
 from bot.db.repository import QuestionRecord, utcnow
 from bot.redaction import redact_personal
+from bot.serving import ServingIndex
 from bot.settings import Settings
 from bot.telegram.answer_cache import AnswerCache
-from bot.telegram.callbacks import ShowSources, Vote, question_id_for
+from bot.telegram.callbacks import AskSuggested, ShowSources, Vote, question_id_for
 from bot.telegram.filters import AddressedToBot
 from bot.telegram.formatting import answer_blocks, split_messages
 from bot.texts import Texts
-from index import Answer
+from index import Answer, question_key
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +47,54 @@ async def on_question(
     settings: Settings,
     event_update: Update,
 ) -> None:
+    await _answer_and_reply(
+        message, message.from_user, question, bot, texts, answers, recorder, cache, settings,
+        event_update,
+    )  # fmt: skip
+
+
+async def on_suggested(
+    query: CallbackQuery,
+    callback_data: AskSuggested,
+    bot: Bot,
+    texts: Texts,
+    answers: AnswerService,
+    recorder: Recorder,
+    cache: AnswerCache,
+    settings: Settings,
+    serving: ServingIndex,
+    event_update: Update,
+) -> None:
+    """A suggested question's button: ask it, as if the user had typed it."""
+    question = serving.answerer.suggested_question(callback_data.k)
+    if question is None or not isinstance(query.message, Message):
+        await query.answer(texts.expired)  # another version's bank, or a forged key
+        return
+    await query.answer()
+    await query.message.answer(f"❓ {escape(question)}")
+    await _answer_and_reply(
+        query.message, query.from_user, question, bot, texts, answers, recorder, cache, settings,
+        event_update,
+    )  # fmt: skip
+
+
+async def _answer_and_reply(
+    message: Message,
+    user: User | None,
+    question: str,
+    bot: Bot,
+    texts: Texts,
+    answers: AnswerService,
+    recorder: Recorder,
+    cache: AnswerCache,
+    settings: Settings,
+    event_update: Update,
+) -> None:
     async with ChatActionSender.typing(bot=bot, chat_id=message.chat.id):
         answer = await answers.answer(question, settings.retrieval.top_k)
     # Keyed by the update: answered again after a crash, it is stored once.
     question_id = question_id_for(bot.token, event_update.update_id)
     cache.put(question_id, answer)
-    user = message.from_user
     record = QuestionRecord(
         question_id=question_id,
         user_id=user.id if user else message.chat.id,
@@ -79,8 +131,12 @@ async def on_question(
 
 
 def _buttons(question_id: str, answer: Answer, texts: Texts) -> InlineKeyboardMarkup | None:
+    suggested = [
+        [InlineKeyboardButton(text=q, callback_data=AskSuggested(k=question_key(q)).pack())]
+        for q in answer.ask_instead
+    ]
     if not answer.sources:
-        return None
+        return InlineKeyboardMarkup(inline_keyboard=suggested) if suggested else None
     row = [
         InlineKeyboardButton(
             text=texts.show_sources, callback_data=ShowSources(q=question_id).pack()
@@ -91,7 +147,7 @@ def _buttons(question_id: str, answer: Answer, texts: Texts) -> InlineKeyboardMa
             InlineKeyboardButton(text="👍", callback_data=Vote(q=question_id, up=True).pack()),
             InlineKeyboardButton(text="👎", callback_data=Vote(q=question_id, up=False).pack()),
         ]
-    return InlineKeyboardMarkup(inline_keyboard=[row])
+    return InlineKeyboardMarkup(inline_keyboard=[*suggested, row])
 
 
 def router() -> Router:
@@ -100,4 +156,5 @@ def router() -> Router:
     asked = (F.text.is_not(None), ~F.text.startswith("/"), AddressedToBot())
     r.message.register(on_question, *asked)
     r.edited_message.register(on_question, *asked)
+    r.callback_query.register(on_suggested, AskSuggested.filter())
     return r

@@ -1,0 +1,235 @@
+"""The training data the project owns, the adapter it ships, and the training itself (a smoke run
+on a handful of pairs; the real run is `python -m index train`, never part of the tests)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.errors import ModelError
+from index.ingest.chunking import chunk_documents
+from index.ingest.documents import load_corpus
+from index.model.adapter import (
+    ADAPTER_FILES,
+    BUNDLED_ADAPTER,
+    MANIFEST,
+    adapter_digest,
+    adapter_folder,
+    resolve_embedding_model,
+)
+from index.model.provisioning import _sha256, bundled_weights
+from index.training.data import (
+    answering_rows,
+    bigrams,
+    data_sha256,
+    jaccard,
+    load_examples,
+    near_copies,
+)
+from tests.support import REPO
+
+TRAIN = REPO / "train"
+LAWS = sorted(p.name for p in (REPO / "corpus").glob("*.md"))
+
+
+def _evaluation_questions() -> list[str]:
+    return [
+        json.loads(line)["question"]
+        for path in sorted((REPO / "eval").glob("*.jsonl"))
+        for line in path.read_text("utf-8").splitlines()
+        if line.strip()
+    ]
+
+
+def test_the_training_data_covers_every_shipped_document_in_both_languages() -> None:
+    examples = load_examples(TRAIN)
+    written = [e for e in examples if e.origin.startswith("questions/")]
+    assert sum(e.lang == "zh" for e in written) >= 1500
+    assert sum(e.lang == "en" for e in written) >= 300
+    files = {e.origin.removeprefix("questions/").removesuffix(".jsonl") for e in written}
+    assert files == {"report", *(name.split("(")[0] for name in LAWS)}
+    mined = [e for e in examples if e.origin.startswith("mined.jsonl:")]
+    assert mined
+    assert all("司法解释/" in e.origin or "案例/" in e.origin for e in mined)
+    assert len({e.question for e in examples}) == len(examples)  # no question twice
+
+
+def test_near_copies_are_measured_by_character_bigrams() -> None:
+    assert jaccard(bigrams("试用期最长多久？"), bigrams("试用期最长多久")) == 1.0
+    assert near_copies(["试用期最长能多久"], ["试用期最长多久？"])  # 0.5 or more
+    assert not near_copies(["加班费怎么算"], ["试用期最长多久？"])
+
+
+def test_no_training_question_is_a_near_copy_of_an_evaluation_question() -> None:
+    examples = load_examples(TRAIN)
+    copies = near_copies([e.question for e in examples], _evaluation_questions())
+    assert copies == [], [(examples[i].question, other) for i, other, _ in copies[:5]]
+
+
+def test_the_shipped_adapter_is_small_and_names_the_data_it_was_trained_on() -> None:
+    manifest = json.loads((BUNDLED_ADAPTER / MANIFEST).read_text("utf-8"))
+    assert manifest["data_sha256"] == data_sha256(TRAIN), "train/ changed: retrain the adapter"
+    assert manifest["adapter_sha256"] == adapter_digest(BUNDLED_ADAPTER)
+    assert manifest["base_sha256"] == _sha256(bundled_weights())
+    assert isinstance(manifest["seed"], int)
+    assert manifest["dev"]["best"]["r3"] > manifest["dev"]["before"]["r3"]
+    size = sum(p.stat().st_size for p in BUNDLED_ADAPTER.iterdir())
+    assert size < 10 * 2**20  # an adapter, not a copy of the model's 470 MB
+    assert {p.name for p in BUNDLED_ADAPTER.iterdir()} == {*ADAPTER_FILES, MANIFEST}
+
+
+def test_the_adapter_setting_names_the_bundled_one_a_folder_or_none(tmp_path: Path) -> None:
+    assert adapter_folder("bundled") == BUNDLED_ADAPTER
+    assert adapter_folder("none") is None
+    assert adapter_folder(str(BUNDLED_ADAPTER)) == BUNDLED_ADAPTER
+    with pytest.raises(ModelError, match=r"lacks adapter_config\.json"):
+        adapter_folder(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_every_training_question_is_linked_to_a_passage_of_the_shipped_corpus(encoder) -> None:  # type: ignore[no-untyped-def]
+    chunks = chunk_documents(
+        load_corpus(REPO / "corpus"),
+        max_chars=160,
+        max_tokens=encoder.max_tokens,
+        count_tokens=encoder.count_tokens,
+    )
+    unlinked = [e.question for e in load_examples(TRAIN) if not answering_rows(e.answers, chunks)]
+    assert unlinked == []
+
+
+@pytest.mark.slow
+def test_the_adapter_is_merged_into_the_model_and_changes_its_vectors(  # type: ignore[no-untyped-def]
+    encoder, data_dir: Path, converted_model: Path, served_model
+) -> None:
+    from bot.settings import Settings
+    from index.model.onnx_encoder import OnnxEncoder
+
+    tag = adapter_digest(BUNDLED_ADAPTER)[:12]
+    assert encoder.model_name.endswith(f"+adapter-{tag}")  # caches and versions never mix
+    assert served_model.path.name == f"{converted_model.name}+{tag}"
+    off = resolve_embedding_model(
+        Settings(paths={"data_dir": data_dir}, embedding={"adapter": "none"})
+    )
+    assert off.path == converted_model
+    base = OnnxEncoder(off, data_dir / "models" / f"{converted_model.name}-onnx")
+    questions = ["加班费怎么算？", "Can my boss fire me without notice?", "工会能帮我打官司吗"]
+    trained, untrained = encoder.encode_queries(questions), base.encode_queries(questions)
+    assert np.allclose(np.linalg.norm(trained, axis=1), 1.0, atol=1e-4)
+    assert ((trained * untrained).sum(axis=1) < 0.99).all()  # the space moved
+    # ...and still means something: a paraphrase stays next to its question
+    paraphrase = encoder.encode_queries(["加班费咋计算"])[0]
+    assert float(trained[0] @ paraphrase) > float(trained[2] @ paraphrase) + 0.2
+
+
+@pytest.mark.slow
+def test_a_training_run_on_a_handful_of_pairs_writes_an_adapter_that_loads(  # type: ignore[no-untyped-def]
+    tmp_path: Path, data_dir: Path, converted_model: Path
+) -> None:
+    from bot.settings import Settings
+    from index.model.adapter import apply_adapter
+    from index.model.encoder import SentenceTransformerEncoder
+    from index.model.provisioning import BUNDLED_MODEL, ResolvedModel
+    from index.training.trainer import TrainConfig, train
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    law = "职工带薪年休假条例(2007-12-14).md"
+    shutil.copy(REPO / "corpus" / law, corpus / law)
+    questions = tmp_path / "train" / "questions"
+    questions.mkdir(parents=True)
+    pairs = [
+        ("干了三年一年能休几天年假", "第三条"),
+        ("年假没休完公司要给钱吗", "第五条"),
+        ("请了一个月事假还有年休假吗", "第四条"),
+        ("how many days of paid leave after 12 years", "第三条"),
+        ("单位不让休年假怎么办", "第七条"),
+        ("寒暑假的老师还有年休假吗", "第四条"),
+        ("年休假可以分开休吗", "第五条"),
+        ("新来的员工第一年有年假吗", "第二条"),
+    ]
+    (questions / "职工带薪年休假条例.jsonl").write_text(
+        "".join(
+            json.dumps({"question": q, "answers": [f"《职工带薪年休假条例》{a}"]}) + "\n"
+            for q, a in pairs
+        ),
+        "utf-8",
+    )
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text(
+        json.dumps(
+            {"id": "d1", "kind": "law", "question": "工作满十年有几天带薪假",
+             "answers": ["《职工带薪年休假条例》第三条"], "split": "dev"}
+        ) + "\n",
+        "utf-8",
+    )  # fmt: skip
+    settings = Settings(paths={"data_dir": data_dir, "corpus_dir": corpus})
+    out = tmp_path / "adapter"
+    config = TrainConfig(epochs=1, batch_size=4, evals_per_epoch=1, max_tokens=64)
+    manifest = train(settings, config, train_dir=tmp_path / "train", out=out, eval_files=[dev])
+
+    assert {p.name for p in out.iterdir()} >= {*ADAPTER_FILES, MANIFEST}
+    assert manifest["data_sha256"] == data_sha256(tmp_path / "train")
+    assert manifest["adapter_sha256"] == adapter_digest(out)
+    assert manifest["data"]["pairs"] == len(pairs)
+    assert manifest["steps"] == 2
+    assert [h["step"] for h in manifest["dev"]["history"]] == [0, 2]
+    merged = apply_adapter(ResolvedModel(BUNDLED_MODEL, converted_model, "bundled"), out, data_dir)
+    vectors = SentenceTransformerEncoder(merged).encode_queries(["年假几天"])
+    assert vectors.shape == (1, 384)
+
+
+# The five questions a union hears most (issue 17), and what answers each.
+_SOCIAL_INSURANCE = (
+    "第四条",
+    "第十条",
+    "第五十八条",
+    "第六十条",
+    "第六十三条",
+    "第八十四条",
+    "第八十六条",
+)
+_MISSED = "issue 17: still answered from another article (README, The trained retriever)"
+FIVE_QUESTIONS = [
+    ("加班费怎么算？", ("《劳动法》第四十四条",)),
+    pytest.param(
+        "工会能帮我打官司吗",
+        ("提供法律援助16次", "《工会法》第二十二条", "《法律援助法》第三十一条"),
+        marks=pytest.mark.xfail(strict=True, reason=_MISSED + ": 工会法第六条"),
+    ),
+    ("我被老板开除了，能拿多少补偿", ("《劳动合同法》第四十七条", "《劳动合同法》第八十七条")),
+    pytest.param(
+        "Can my boss fire me without notice?",
+        ("《劳动合同法》第四十条", "《劳动合同法》第三十九条"),
+        marks=pytest.mark.xfail(strict=True, reason=_MISSED + ": 劳动法第三十二条"),
+    ),
+    pytest.param(
+        "公司不给我交社保怎么办",
+        (
+            "《劳动合同法》第三十八条",
+            "《劳动合同法》第四十六条",
+            *(f"《社会保险法》{article}" for article in _SOCIAL_INSURANCE),
+        ),
+        marks=pytest.mark.xfail(strict=True, reason=_MISSED + ": 劳动法第七十二条"),
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("question", "expected"), FIVE_QUESTIONS)
+def test_the_five_questions_a_union_hears_most_are_answered_from_the_right_place(  # type: ignore[no-untyped-def]
+    shipped, question: str, expected: tuple[str, ...]
+) -> None:
+    from index.answering.citations import answers_passage
+
+    _, answerer, _ = shipped
+    answer = answerer.answer(question)
+    assert answer.answered, (answer.reason, [s.citation for s in answer.sources[:3]])
+    assert any(
+        answers_passage(answer.document or "", answer.section or "", answer.answer, e)
+        for e in expected
+    ), answer.citation
