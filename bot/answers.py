@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from index import Answer, QuestionAnswerer
 
@@ -24,12 +25,20 @@ class _Request:
     question: str
     k: int
     future: asyncio.Future[Answer]
+    asked: float = field(default_factory=time.perf_counter)
 
 
 class AnswerService:
-    def __init__(self, current: Callable[[], QuestionAnswerer], *, max_batch: int = 64):
+    def __init__(
+        self,
+        current: Callable[[], QuestionAnswerer],
+        *,
+        max_batch: int = 64,
+        on_answer: Callable[[bool, float], None] | None = None,
+    ):
         self._current = current
         self._max_batch = max_batch
+        self._on_answer = on_answer  # (answered, seconds from asking): the metrics
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -68,6 +77,9 @@ class AnswerService:
                 if not request.future.done():
                     request.future.set_exception(exc)
             return
+        done = time.perf_counter()
         for request, answer in zip(batch, answers, strict=True):
+            if self._on_answer is not None:
+                self._on_answer(answer.answered, done - request.asked)
             if not request.future.done():
                 request.future.set_result(answer)

@@ -18,11 +18,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from threadpoolctl import threadpool_limits
+
 from bot.answers import AnswerService
 from bot.db.engine import make_engine, make_sessionmaker, migrate
+from bot.db.outbox import Outbox
 from bot.db.recorder import Recorder
 from bot.db.repository import Repository
 from bot.db.set_aside import SetAsideFile
+from bot.ops import Metrics
 from bot.reloads import Reloader
 from bot.serving import ServingIndex
 from bot.settings import Settings
@@ -76,6 +80,10 @@ def build_core(settings: Settings, *, progress: bool = True, serving: bool = Fal
     """Load the model and the serving index version (built on the first run). A ``serving``
     process (the Telegram bot) leaves ``[embedding] build_threads`` cores to its reloads."""
     threads = settings.embedding.serving_threads() if serving else None
+    # One BLAS thread: the answer path's products are small (a question against its candidates
+    # and the question bank), and numpy's BLAS threads, spinning after each, took the cores
+    # ONNX Runtime's threads needed for the next question (measured: answer p50 42 -> 20 ms).
+    threadpool_limits(limits=1, user_api="blas")
     encoder = load_encoder(settings, threads=threads)
     version = open_serving(settings, encoder, progress=progress)
     answerer = open_answerer(settings, encoder, version)
@@ -116,12 +124,15 @@ class Services:
     serving: ServingIndex
     answers: AnswerService
     reloader: Reloader
+    metrics: Metrics
 
 
 def build_services(core: Core, database: Database) -> Services:
     settings = core.settings
     recorder = Recorder(
-        database.repository, SetAsideFile(settings.paths.data_dir / "set-aside" / "writes.jsonl")
+        database.repository,
+        SetAsideFile(settings.paths.data_dir / "set-aside" / "writes.jsonl"),
+        outbox=Outbox.claim(settings.paths.data_dir / "outbox"),
     )
     serving = ServingIndex(
         core.answerer,
@@ -131,8 +142,10 @@ def build_services(core: Core, database: Database) -> Services:
         switch_current=lambda version_id: switch_current(settings, version_id),
         recorder=recorder,
     )
-    answers = AnswerService(lambda: serving.answerer)
-    return Services(settings, database, recorder, serving, answers, Reloader(settings, serving))
+    metrics = Metrics()
+    answers = AnswerService(lambda: serving.answerer, on_answer=metrics.answered)
+    reloader = Reloader(settings, serving, metrics)
+    return Services(settings, database, recorder, serving, answers, reloader, metrics)
 
 
 def build_telegram(services: Services) -> tuple[Dispatcher, Bot]:
@@ -140,9 +153,11 @@ def build_telegram(services: Services) -> tuple[Dispatcher, Bot]:
     from bot.telegram.dispatcher import build_dispatcher
     from bot.telegram.runner import make_bot
 
-    return build_dispatcher(services, fsm_storage=fsm_storage(services.settings)), make_bot(
-        services.settings
-    )
+    def retried(method: str) -> None:
+        services.metrics.bot_api_retries.labels(method).inc()
+
+    dispatcher = build_dispatcher(services, fsm_storage=fsm_storage(services.settings))
+    return dispatcher, make_bot(services.settings, on_retry=retried)
 
 
 def fsm_storage(settings: Settings) -> BaseStorage | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from bot.app import Core, build_core, configure_logging, load_settings
 from bot.console import ask, chat
 from bot.redaction import install as install_redaction
+from bot.settings import Settings
 from index import IndexCoreError
 
 EXIT_ERROR = 2
@@ -64,9 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if telegram:
             install_redaction(settings.telegram.token.get_secret_value())  # type: ignore[union-attr]
             configure_logging(logging.INFO)
-        core = build_core(settings, progress=sys.stderr.isatty(), serving=telegram)
         if telegram:
+            with _health_while_starting(settings):
+                core = build_core(settings, progress=sys.stderr.isatty(), serving=True)
             return _serve_telegram(core)
+        core = build_core(settings, progress=sys.stderr.isatty())
         k = args.k if args.command == "ask" and args.k else settings.retrieval.top_k
         if args.command == "ask":
             questions = [args.question] if args.question is not None else _stdin_lines()
@@ -79,6 +83,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _health_while_starting(settings: Settings) -> contextlib.AbstractContextManager[None]:
+    """``/healthz`` answering 503 where the running bot will serve it (the webhook port, or
+    ``[ops]`` in polling mode), while the model and the index load."""
+    from bot.ops import while_starting
+
+    telegram = settings.telegram
+    if telegram.mode == "webhook":
+        return while_starting(telegram.webhook_host, telegram.webhook_port)
+    if settings.ops.enabled:
+        return while_starting(settings.ops.host, settings.ops.port)
+    return contextlib.nullcontext()
 
 
 def _serve_telegram(core: Core) -> int:

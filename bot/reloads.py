@@ -11,17 +11,22 @@ and its staging folder is removed at the next start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.serving import ServingIndex
 from bot.settings import Settings
 from index import IndexCoreError, ReloadInProgressError, SwitchResult, plan_rollback
+
+if TYPE_CHECKING:
+    from bot.ops import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -43,27 +48,45 @@ OnProgress = Callable[[ReloadProgress], Awaitable[None]]
 
 
 class Reloader:
-    def __init__(self, settings: Settings, serving: ServingIndex):
+    def __init__(self, settings: Settings, serving: ServingIndex, metrics: Metrics | None = None):
         self.settings = settings
         self.serving = serving
+        self.metrics = metrics
         self._busy = asyncio.Lock()
 
     @property
     def serving_version(self) -> str:
         return self.serving.version_id
 
+    @property
+    def running(self) -> bool:
+        """Whether a reload or rollback is running in this process."""
+        return self._busy.locked()
+
     async def reload(self, actor: str, on_progress: OnProgress) -> SwitchResult:
         """Build, validate and switch; IndexCoreError (old version still serving) if not."""
-        async with self._exclusive():
+        async with self._exclusive(), self._measured("reload"):
             built = await self._build_in_child(on_progress)
             previous = await self.serving.switch_to(built.version_id, action="reload", actor=actor)
             return replace(built, previous_id=previous)
 
     async def rollback(self, actor: str, target: str | None = None) -> SwitchResult:
-        async with self._exclusive():
+        async with self._exclusive(), self._measured("rollback"):
             plan = await asyncio.to_thread(plan_rollback, self.settings, target)
             previous = await self.serving.switch_to(plan.version_id, action="rollback", actor=actor)
             return replace(plan, previous_id=previous)
+
+    @contextlib.asynccontextmanager
+    async def _measured(self, kind: str) -> AsyncIterator[None]:
+        started, result = time.perf_counter(), "failed"
+        try:
+            yield
+            result = "done"
+        finally:
+            if self.metrics is not None:
+                self.metrics.reloads.labels(kind, result).inc()
+                if kind == "reload":
+                    self.metrics.reload_seconds.observe(time.perf_counter() - started)
 
     def _exclusive(self) -> asyncio.Lock:
         if self._busy.locked():

@@ -65,10 +65,10 @@ class ServingIndex:
             await asyncio.to_thread(self._switch_current, version_id)
             previous, self._answerer = self.version_id, answerer
             self._awaiting_record = version_id
-            self._recorder.submit(
+            self._recorder.store(
+                "switch",
+                {"version_id": version_id, "action": action, "actor": actor},
                 f"{action} to {version_id}",
-                lambda repo: repo.record_switch(version_id, action, actor),
-                record={"version_id": version_id, "action": action, "actor": actor},
             )
             log.info("now serving index %s (was %s; %s by %s)", version_id, previous, action, actor)
             return previous

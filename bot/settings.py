@@ -62,6 +62,14 @@ class DatabaseSettings(BaseModel):
     retention_days: int = Field(default=365, ge=1)
 
 
+class OpsSettings(BaseModel):
+    # /healthz, /livez and /metrics: on the webhook server in webhook mode; in polling mode on
+    # this host and port when enabled (the console chat serves none).
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=1, le=65535)
+
+
 class Settings(CoreSettings):
     FLAT_ENV: ClassVar[dict[str, tuple[str, str]]] = {
         **CoreSettings.FLAT_ENV,
@@ -75,6 +83,7 @@ class Settings(CoreSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
 
     def database_url(self) -> str:
         """``DATABASE_URL`` if set, else a SQLite file in the data directory."""

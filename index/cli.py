@@ -64,6 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     fit.add_argument("--limit", type=int, default=0, help="train on this many examples only")
     fit.add_argument("--seed", type=int, default=None)
     fit.add_argument("--time-budget", type=float, default=None, help="seconds (default 3300)")
+    fit.add_argument("--learning-rate", type=float, default=None)
+    fit.add_argument(
+        "--start-from",
+        type=Path,
+        default=None,
+        help="a second round: start from this adapter and mine hard negatives with it",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -112,6 +119,8 @@ def _train(settings: CoreSettings, args: argparse.Namespace) -> int:
             ("seed", args.seed),
             ("time_budget_s", args.time_budget),
             ("limit", args.limit),
+            ("learning_rate", args.learning_rate),
+            ("start_from", str(args.start_from) if args.start_from else None),
         )
         if value is not None
     }

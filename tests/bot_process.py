@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -54,6 +55,12 @@ def run_bot(
     )
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class BotProcess:
     # Bot processes alive in this test session, so a test can wait for an update to be handled.
     running: ClassVar[list[BotProcess]] = []
@@ -70,8 +77,10 @@ class BotProcess:
             "DATA_DIR": str(data_dir),
             "TELEGRAM__POLLING_TIMEOUT": "1",
             "HF_HUB_OFFLINE": "1",
+            "OPS__PORT": str(_free_port()),  # /healthz and /metrics in polling mode
             **env,
         }
+        self.ops_url = f"http://127.0.0.1:{self.env['OPS__PORT']}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", "run"], env=self.env, cwd=REPO, stderr=self._log
         )

@@ -166,6 +166,16 @@ def shipped(tmp_path_factory: pytest.TempPathFactory, converted_model: Path, enc
     return settings, open_answerer(settings, encoder, version), titles
 
 
+@pytest.fixture
+def own_stub() -> Iterator[BotApiStub]:
+    """A Bot API stand-in of the test's own: no update or fault outlives it (modules whose
+    tests each start a bot use it as their ``stub``)."""
+    server = BotApiStub()
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def stub() -> Iterator[BotApiStub]:
     """The Bot API stand-in, one per test module (a module's bot process talks to it)."""

@@ -152,6 +152,19 @@ def test_a_non_admin_is_refused_every_admin_command_and_upload_and_nothing_chang
     assert not replies(stub, WORKER, since, ("editMessageText", "sendPhoto", "sendDocument"))
 
 
+def test_the_audit_log_keeps_no_phone_id_or_card_number(
+    stub: BotApiStub, bot: BotProcess, site: tuple[Path, Path]
+) -> None:
+    data_dir, _ = site
+    personal = "13812345678 110101199003071234 6222 0212 3456 7890 zhang@example.com"
+    (reply,) = ask(stub, f"/status {personal}", user_id=WORKER + 1)
+    assert reply.params["text"] == "抱歉，这个命令只有管理员可以使用。"
+    ((detail,),) = wait_rows(
+        data_dir, "select detail from admin_events where user_id = ?", WORKER + 1
+    )
+    assert detail == "/status [phone] [ID number] [card number] [email]"
+
+
 def test_in_a_group_admin_commands_are_refused_even_for_admins(
     stub: BotApiStub, bot: BotProcess, site: tuple[Path, Path]
 ) -> None:

@@ -21,6 +21,7 @@ from bot.app import Database, Services, open_database
 from bot.db.engine import migrate
 from bot.db.recorder import Recorder
 from bot.db.set_aside import SetAsideFile
+from bot.ops import Metrics
 from bot.reloads import Reloader
 from bot.serving import ServingIndex
 from bot.settings import Settings
@@ -122,8 +123,10 @@ def _services(settings: Settings, database: Database, answerer: EchoAnswerer) ->
         switch_current=lambda _version: None,
         recorder=recorder,
     )
-    answers = AnswerService(lambda: serving.answerer)
-    return Services(settings, database, recorder, serving, answers, Reloader(settings, serving))
+    metrics = Metrics()
+    answers = AnswerService(lambda: serving.answerer, on_answer=metrics.answered)
+    reloader = Reloader(settings, serving, metrics)
+    return Services(settings, database, recorder, serving, answers, reloader, metrics)
 
 
 async def test_a_question_is_recorded_under_the_version_that_answered_it_when_a_swap_happens(

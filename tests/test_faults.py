@@ -15,6 +15,7 @@ import random
 import signal
 import sqlite3
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -142,13 +143,16 @@ def forwarded_from_hidden_user(user_id: int) -> dict[str, Any]:
     return update
 
 
+def set_aside_lines(data_dir: Path, update_id: int) -> int:
+    """Lines of ``var/set-aside/updates.jsonl`` that keep update ``update_id``."""
+    lines = (data_dir / "set-aside" / "updates.jsonl").read_text().splitlines()
+    return sum(json.loads(line)["row"]["update"].get("update_id") == update_id for line in lines)
+
+
 @pytest.fixture
-def stub() -> Iterator[BotApiStub]:
-    """A Bot API stand-in of the scenario's own: no update or fault outlives it."""
-    server = BotApiStub()
-    server.start()
-    yield server
-    server.stop()
+def stub(own_stub: BotApiStub) -> BotApiStub:
+    """A stand-in of the scenario's own (each test starts its own bot)."""
+    return own_stub
 
 
 @pytest.fixture
@@ -181,8 +185,9 @@ def test_a_poison_update_in_a_batch_is_set_aside_and_wedges_nothing(
     assert poison_id not in stub.pending_updates  # the offset moved past it
     assert f"update {poison_id} cannot be read" in log
     assert "转发的消息" not in log  # logged by shape, not content
-    kept = (data_dir / "set-aside" / "updates.jsonl").read_text().splitlines()
-    assert any(json.loads(line)["row"]["update"]["update_id"] == poison_id for line in kept)
+    # Set aside once, though it was fetched again while the others were being answered.
+    assert set_aside_lines(data_dir, poison_id) == 1
+    assert log.count(f"update {poison_id} cannot be read") == 1
 
 
 def test_webhook_refuses_bodies_that_are_not_updates_without_a_500(
@@ -204,6 +209,8 @@ def test_webhook_refuses_bodies_that_are_not_updates_without_a_500(
             post_update(url, {"update_id": first, **forwarded_from_hidden_user(poisoner)}, secret)
         ]
         statuses += [_post_raw(url, body, secret) for body in (b"", b"{not json", b"\xff\xfe")]
+        nested = b"[" * 50_000 + b"]" * 50_000  # json.loads raises RecursionError on it
+        statuses.append(_post_raw(url, nested, secret))
         statuses.append(
             post_update(url, {"update_id": first + 1, "message": "not an object"}, secret)
         )
@@ -213,11 +220,16 @@ def test_webhook_refuses_bodies_that_are_not_updates_without_a_500(
             statuses.append(post_update(url, update, secret))  # Telegram retried the call
         result = settle(stub, database, users)
         told = stub.wait_sent(poisoner, 0)
+        # The webhook server also serves health and metrics (bot/ops.py).
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as health:
+            assert json.loads(health.read())["ready"] is True
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
+            assert 'unionqa_questions_total{outcome="answered"} 5.0' in page.read().decode()
         assert bot.stop() == 0
         log = bot.log()
     report("poison update and retried deliveries (webhook)", result)
-    assert statuses[:5] == [200, 400, 400, 400, 200]
-    assert set(statuses[5:]) == {200}
+    assert statuses[:6] == [200, 400, 400, 400, 400, 200]
+    assert set(statuses[6:]) == {200}
     assert_perfect(result)
     assert "无法读取" in told[0].params["text"]
     assert " 500 " not in log
@@ -393,6 +405,9 @@ def postgres_rows(name: str) -> dict[int, int]:
 def test_postgresql_down_answers_everyone_and_stores_all_after(
     stub: BotApiStub, core, data_dir: Path, postgres_database: str, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
+    """150 workers ask while PostgreSQL is cut: more than one batch of getUpdates (100), all
+    answered during the outage (the writes wait in the outbox on disk), stored once after it,
+    and getUpdates paced meanwhile."""
     proxy = TcpProxy("127.0.0.1", 5432)
     port = proxy.start()
     url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{postgres_database}"
@@ -400,22 +415,85 @@ def test_postgresql_down_answers_everyone_and_stores_all_after(
         with BotProcess.started(stub, data_dir, tmp_path / "bot.log", DATABASE_URL=url) as bot:
             assert wait_until(lambda: "handled_updates" in _tables(postgres_database), 30)
             proxy.down()
-            users = ask_many(stub, 30)
-            assert wait_until(lambda: all(stub.sent_to(u) for u in users), 30)  # answered now
-            time.sleep(max(0.0, POSTGRES_DOWN_S - 3))
+            down_at = time.monotonic()
+            users = ask_many(stub, 75)
+            poison_id = stub.push(forwarded_from_hidden_user(next(_users)))  # one during it
+            users += ask_many(stub, 75)
+            assert wait_until(lambda: all(stub.sent_to(u) for u in users), 60), bot.log()[-3000:]
+            answered_after = time.monotonic() - down_at
+            ready = json.loads(urllib.request.urlopen(f"{bot.ops_url}/healthz", timeout=10).read())
+            time.sleep(max(0.0, POSTGRES_DOWN_S - answered_after))
+            polls = [c for c in stub.calls if c.method == "getUpdates" and c.at >= down_at]
+            outage_s = time.monotonic() - down_at
             assert postgres_rows(postgres_database).keys().isdisjoint(users)
             proxy.up()
-            assert wait_until(
-                lambda: tally(stub, postgres_rows(postgres_database), users).stored == len(users),
-                60,
-            ), bot.log()[-3000:]
-            time.sleep(1)
-            result = tally(stub, postgres_rows(postgres_database), users)
+            result = settle_postgres(stub, postgres_database, users, bot)
+            assert bot.stop() == 0
+            log = bot.log()
+    finally:
+        proxy.stop()
+    report(f"PostgreSQL down {POSTGRES_DOWN_S} s, 150 ask", result)
+    print(f"answered within {answered_after:.1f} s of the cut; "
+          f"{len(polls) / outage_s:.2f} getUpdates a second during the outage")  # fmt: skip
+    assert_perfect(result)  # and all 150 were answered before the database came back
+    assert len(polls) / outage_s <= 2.5
+    assert "keeping them in" in log
+    assert set_aside_lines(data_dir, poison_id) == 1  # fetched many times during the outage
+    assert ready["database"] == "away; writes kept on disk"  # still ready: it serves
+    assert "the outbox is written to the database" in log
+
+
+def test_a_stop_or_a_kill_during_a_postgresql_outage_answers_nothing_twice(
+    stub: BotApiStub, core, data_dir: Path, postgres_database: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM with 10 questions answered while PostgreSQL is cut, restart: none answered
+    again. The same with kill -9 once the replies are out: none again either (at most the
+    replies in flight at the kill could be). Everything stored once the database returns."""
+    proxy = TcpProxy("127.0.0.1", 5432)
+    port = proxy.start()
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{postgres_database}"
+    users: list[int] = []
+    try:
+        with BotProcess.started(stub, data_dir, tmp_path / "a.log", DATABASE_URL=url) as bot:
+            assert wait_until(lambda: "handled_updates" in _tables(postgres_database), 30)
+            proxy.down()
+            users += ask_many(stub, 10)
+            assert wait_until(lambda: all(stub.sent_to(u) for u in users), 60), bot.log()[-3000:]
+            assert bot.stop() == 0  # SIGTERM, the database still away
+        stub.redeliver_confirmed()  # even if Telegram sends them all again
+        with BotProcess.started(stub, data_dir, tmp_path / "b.log", DATABASE_URL=url) as bot:
+            assert wait_until(lambda: not stub.pending_updates, 60)
+            time.sleep(2)
+            after_stop = tally(stub, {}, users)
+            users += ask_many(stub, 10)
+            assert wait_until(lambda: all(stub.sent_to(u) for u in users), 60), bot.log()[-3000:]
+            time.sleep(1)  # the replies are out; their records on disk
+            bot.process.send_signal(signal.SIGKILL)
+            bot.process.wait(30)
+        stub.redeliver_confirmed()
+        with BotProcess.started(stub, data_dir, tmp_path / "c.log", DATABASE_URL=url) as bot:
+            assert wait_until(lambda: not stub.pending_updates, 60)
+            time.sleep(2)
+            after_kill = tally(stub, {}, users)
+            proxy.up()
+            result = settle_postgres(stub, postgres_database, users, bot)
             assert bot.stop() == 0
     finally:
         proxy.stop()
-    report(f"PostgreSQL down {POSTGRES_DOWN_S} s", result)
+    report("PostgreSQL down: SIGTERM after 10 answered, then kill -9 after 10 more", result)
+    assert after_stop.answered_twice == 0, after_stop
+    assert after_kill.answered_twice == 0, after_kill
     assert_perfect(result)
+
+
+def settle_postgres(stub: BotApiStub, name: str, users: list[int], bot: BotProcess) -> Tally:
+    """Once PostgreSQL is back: wait until every user's question is stored there, then a moment
+    more for a second copy to show; the tally."""
+    assert wait_until(lambda: tally(stub, postgres_rows(name), users).stored == len(users), 60), (
+        bot.log()[-3000:]
+    )
+    time.sleep(1)
+    return tally(stub, postgres_rows(name), users)
 
 
 def _tables(name: str) -> set[str]:
@@ -494,7 +572,22 @@ def test_bot_api_5xx_at_start_is_waited_out_and_a_wrong_token_stops_with_a_clear
     stub.fail_next("deleteWebhook", code=401, retry_after=None)
     with BotProcess(stub, data_dir, tmp_path / "refused.log", **bot_env(database)) as bot:
         assert bot.process.wait(120) == 2
-        assert "refused the token (401 Unauthorized): check BOT_TOKEN" in bot.log()
+        log = bot.log()
+        assert "refused the token (401 Unauthorized): check BOT_TOKEN" in log
+        assert "Unclosed" not in log  # the HTTP session was closed on the way out
+
+
+def test_sigterm_while_the_start_waits_for_the_bot_api_stops_cleanly(
+    stub: BotApiStub, core, data_dir: Path, database: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    stub.fail_for("deleteWebhook", 600, code=502)
+    with BotProcess(stub, data_dir, tmp_path / "bot.log", **bot_env(database)) as bot:
+        assert wait_until(lambda: "DeleteWebhook failed" in bot.log(), 120)
+        assert bot.stop() == 0
+        log = bot.log()
+    assert "stopped while starting" in log
+    assert "stopped; " in log  # the shutdown ran: what was queued is stored
+    assert "Traceback" not in log
 
 
 def test_webhook_mode_without_a_secret_refuses_to_start(data_dir: Path) -> None:

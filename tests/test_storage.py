@@ -5,6 +5,7 @@ with the models, and `alembic upgrade head` works from the command line."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import subprocess
@@ -13,18 +14,25 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from bot.db.engine import make_engine, make_sessionmaker, migrate
-from bot.db.models import AdminEvent, Base, Feedback
-from bot.db.recorder import SET_ASIDE, Recorder
+from bot.db.models import AdminEvent, Base, Feedback, HandledUpdate
+from bot.db.outbox import Outbox
+from bot.db.recorder import KEPT_LOCALLY, SET_ASIDE, Recorder
 from bot.db.repository import QuestionRecord, Repository, utcnow
 from bot.db.set_aside import SetAsideFile
 from index import Reason
@@ -410,3 +418,167 @@ async def test_a_migration_cut_short_on_sqlite_leaves_no_half_schema(tmp_path: P
         await migrate(engine)  # and a migration from there completes
     finally:
         await engine.dispose()
+
+
+# --- the outbox: while the database is away, writes are kept on local disk (an update counts as
+# done, and polling never waits on the database), then written to it in order, once: also after
+# a restart, and after a replay cut short.
+
+
+class Outage:
+    """A sessionmaker that fails, as a database that is down does, while ``down`` is set."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]):
+        self.sessions = sessions
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise ConnectionError("database is down")
+
+    def __call__(self) -> Any:
+        self._check()
+        return self.sessions()
+
+    def begin(self) -> Any:
+        self._check()
+        return self.sessions.begin()
+
+
+@pytest.fixture
+def outage(repository: Repository) -> Outage:
+    return Outage(repository.sessions)
+
+
+@pytest.fixture
+def flaky(outage: Outage) -> Repository:
+    return Repository(outage)  # type: ignore[arg-type]
+
+
+async def wait_for(condition: Any, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def count(repo: Repository, model: Any) -> int:
+    async with repo.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_while_the_database_is_away_writes_are_kept_on_disk_then_written_once(
+    flaky: Repository,
+    outage: Outage,
+    set_aside: SetAsideFile,
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox.claim(tmp_path / "outbox")
+    recorder = Recorder(flaky, set_aside, outbox=outbox, first_retry_s=0.05, max_retry_s=0.2)
+    recorder.start()
+    outage.down = True
+    results = [
+        await recorder.store("question", record("q1", 7)),
+        await recorder.store("vote", {"question_id": "q1", "user_id": 7, "vote": -1}),
+        await recorder.store("comment", {"question_id": "q1", "user_id": 7, "comment": "不清楚"}),
+        await recorder.store("handled", {"bot_id": 1, "update_id": 42}),
+    ]
+    assert results == [KEPT_LOCALLY] * 4  # done, without the database
+    assert recorder.keeping_locally
+    assert recorder.kept_handled(1, 42)
+    lines = outbox.path.read_text().splitlines()
+    assert [json.loads(line).get("kind") for line in lines[1:]] == [
+        "question", "vote", "comment", "handled",
+    ]  # fmt: skip
+    outage.down = False
+    await wait_for(lambda: not recorder.keeping_locally)
+    assert not outbox.path.exists()  # written, then removed
+    assert await flaky.counts() == {"users": 1, "questions": 1, "answers": 1, "feedback": 1}
+    assert await flaky.was_handled(1, 42)
+    # Writing directly again.
+    assert await recorder.store("handled", {"bot_id": 1, "update_id": 43}) is None
+    assert await recorder.stop(timeout=5)
+    assert recorder.stats.kept_locally == 4
+    assert recorder.stats.replayed == 4
+    assert set_aside.rows() == []
+
+
+async def test_writes_kept_at_a_stop_during_an_outage_are_written_after_the_restart(
+    flaky: Repository,
+    outage: Outage,
+    set_aside: SetAsideFile,
+    tmp_path: Path,
+) -> None:
+    outage.down = True
+    first = Recorder(flaky, set_aside, outbox=Outbox.claim(tmp_path / "outbox"), first_retry_s=0.05)
+    first.start()
+    queued = [
+        first.store(
+            "admin_event", {"user_id": 5, "action": f"/a{i}", "allowed": False, "detail": None}
+        )
+        for i in range(3)
+    ]
+    await first.stop(timeout=0.5)
+    assert [f.result() for f in queued] == [KEPT_LOCALLY] * 3
+    outage.down = False
+    second = Recorder(
+        flaky, set_aside, outbox=Outbox.claim(tmp_path / "outbox"), first_retry_s=0.05
+    )
+    assert len(second.outbox or ()) == 3  # the same slot, adopted
+    second.start()
+    await wait_for(lambda: not second.keeping_locally)
+    assert await second.stop(timeout=5)
+    assert await count(flaky, AdminEvent) == 3
+    assert set_aside.rows() == []
+
+
+async def test_a_replay_cut_short_writes_nothing_twice_and_skips_nothing(
+    repository: Repository,
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox.claim(tmp_path / "outbox")
+    outbox.append(
+        [
+            ("admin_event", {"user_id": 5, "action": f"/a{i}", "allowed": True, "detail": None})
+            for i in range(5)
+        ]
+    )
+    # A replay that committed the first batch (two entries), then the process died.
+    await repository.record_admin_event(5, "/a0", allowed=True)
+    await repository.record_admin_event(5, "/a1", allowed=True)
+    await repository.set_outbox_applied(outbox.id, 2)
+    outbox.release()
+    again = Outbox.claim(tmp_path / "outbox")
+    assert again.id == outbox.id
+    assert await again.replay(repository, batch=2) == (3, 5)
+    async with repository.sessions() as session:
+        actions = (await session.scalars(select(AdminEvent.action).order_by(AdminEvent.id))).all()
+    assert actions == ["/a0", "/a1", "/a2", "/a3", "/a4"]
+
+
+async def test_instances_sharing_a_data_folder_each_claim_an_outbox_of_their_own(
+    tmp_path: Path,
+) -> None:
+    first, second = Outbox.claim(tmp_path), Outbox.claim(tmp_path)
+    assert first.path != second.path
+    first.release()
+    assert Outbox.claim(tmp_path).path == first.path  # a stopped instance's slot is adopted
+
+
+async def test_a_handled_mark_kept_on_disk_is_known_before_the_database_has_it(
+    flaky: Repository,
+    outage: Outage,
+    set_aside: SetAsideFile,
+    tmp_path: Path,
+) -> None:
+    outage.down = True
+    recorder = Recorder(flaky, set_aside, outbox=Outbox.claim(tmp_path / "o"), first_retry_s=0.05)
+    recorder.start()
+    assert await recorder.store("handled", {"bot_id": 3, "update_id": 9}) is KEPT_LOCALLY
+    await recorder.stop(timeout=0.2)
+    restarted = Recorder(flaky, set_aside, outbox=Outbox.claim(tmp_path / "o"))
+    assert restarted.kept_handled(3, 9)  # from the file, with the database still down
+    outage.down = False
+    restarted.start()
+    await wait_for(lambda: not restarted.keeping_locally)
+    await restarted.stop(timeout=5)
+    assert await count(flaky, HandledUpdate) == 1

@@ -10,7 +10,6 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,11 +22,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def stub() -> Iterator[BotApiStub]:
-    server = BotApiStub()
-    server.start()
-    yield server
-    server.stop()
+def stub(own_stub: BotApiStub) -> BotApiStub:
+    """A stand-in of the scenario's own (each test starts its own bot)."""
+    return own_stub
 
 
 def test_webhook_mode_accepts_the_right_secret_and_refuses_a_wrong_one(

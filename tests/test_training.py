@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +182,16 @@ def test_a_training_run_on_a_handful_of_pairs_writes_an_adapter_that_loads(  # t
     merged = apply_adapter(ResolvedModel(BUNDLED_MODEL, converted_model, "bundled"), out, data_dir)
     vectors = SentenceTransformerEncoder(merged).encode_queries(["年假几天"])
     assert vectors.shape == (1, 384)
+
+    # A second round starts from that adapter (its negatives mined again with it): before it
+    # trains, the dev figures are those of the checkpoint it starts from.
+    again = train(
+        settings, replace(config, start_from=str(out)), train_dir=tmp_path / "train",
+        out=tmp_path / "round2", eval_files=[dev],
+    )  # fmt: skip
+    assert again["started_from"]["adapter_sha256"] == manifest["adapter_sha256"]
+    before, best = again["dev"]["before"], manifest["dev"]["best"]
+    assert {k: before[k] for k in ("r1", "r3", "mrr")} == {k: best[k] for k in ("r1", "r3", "mrr")}
 
 
 # The five questions a union hears most (issue 17), and what answers each.

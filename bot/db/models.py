@@ -108,3 +108,15 @@ class HandledUpdate(Base):
     bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     handled_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OutboxProgress(Base):
+    """How far an instance's outbox (writes kept on its disk while the database was away, see
+    ``bot.db.outbox``) has been written here: updated in the same transaction as the writes,
+    so a replay cut short by a crash neither repeats nor skips one."""
+
+    __tablename__ = "outbox_progress"
+
+    outbox_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    applied_seq: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]

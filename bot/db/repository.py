@@ -20,6 +20,7 @@ from bot.db.models import (
     AnswerShown,
     Feedback,
     HandledUpdate,
+    OutboxProgress,
     Question,
     ServingVersion,
     User,
@@ -224,6 +225,39 @@ class Repository:
                 )
             )
 
+    # --- the outbox (writes kept on local disk while the database was away) -----------------
+
+    async def ping(self) -> None:
+        """Raises unless the database answers (readiness)."""
+        async with self.sessions() as session:
+            await session.execute(select(1))
+
+    async def outbox_applied(self, outbox_id: str) -> int:
+        """The last sequence number of ``outbox_id`` written here (0: none)."""
+        async with self.sessions() as session:
+            found = await session.get(OutboxProgress, outbox_id)
+            return found.applied_seq if found is not None else 0
+
+    async def set_outbox_applied(self, outbox_id: str, seq: int) -> None:
+        """Record (in the batch's transaction) that ``outbox_id`` is written up to ``seq``."""
+        async with self._transaction() as session:
+            insert = _insert_for(session)
+            row = insert(OutboxProgress).values(
+                outbox_id=outbox_id, applied_seq=seq, updated_at=utcnow()
+            )
+            await session.execute(
+                row.on_conflict_do_update(
+                    index_elements=[OutboxProgress.outbox_id],
+                    set_={"applied_seq": row.excluded.applied_seq, "updated_at": utcnow()},
+                )
+            )
+
+    async def forget_outbox(self, outbox_id: str) -> None:
+        async with self._transaction() as session:
+            await session.execute(
+                delete(OutboxProgress).where(OutboxProgress.outbox_id == outbox_id)
+            )
+
     async def forget_user(self, user_id: int) -> int:
         """Delete everything stored about ``user_id``; returns the number of questions removed."""
         async with self._transaction() as session:
@@ -285,7 +319,7 @@ class Repository:
                     user_id=user_id,
                     action=action,
                     allowed=allowed,
-                    detail=storable(detail) if detail else detail,
+                    detail=storable(redact_personal(detail)) if detail else detail,
                     at=utcnow(),
                 )
             )

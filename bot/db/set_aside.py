@@ -52,9 +52,13 @@ class SetAsideFile:
         }
         self.count += 1
         try:
+            text = json.dumps(line, default=str)
+        except (ValueError, RecursionError):  # a circular or too deeply nested row
+            text = json.dumps({**line, "row": {"repr": repr(row)[:100_000]}})
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(line, default=str) + "\n")
+                handle.write(text + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:
@@ -62,7 +66,14 @@ class SetAsideFile:
 
     def rows(self) -> list[dict[str, Any]]:
         """Everything set aside so far (for admins and tests)."""
-        if not self.path.exists():
+        if not self.path.is_file():
             return []
-        lines = self.path.read_text("utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        rows = []
+        for line in self.path.read_text("utf-8", errors="replace").splitlines():
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError):
+                continue  # a line cut short by a crash: the others still count
+            if isinstance(row, dict):
+                rows.append(row)
+        return rows

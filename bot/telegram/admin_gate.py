@@ -17,6 +17,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 
 from bot.db.recorder import Recorder
+from bot.redaction import redact_personal
 from bot.settings import Settings
 from bot.telegram.middlewares import Handler
 from bot.texts import Texts
@@ -41,13 +42,14 @@ class AdminGate(BaseMiddleware):
         admin = user is not None and user.id in settings.admin.ids
         allowed = admin and private
         action, detail = describe(event)
+        detail = redact_personal(detail) if detail else detail  # also what a set-aside keeps
         if chat is not None and not private:
             detail = f"in {chat.type} chat {chat.id}: {detail or ''}"[:_DETAIL_MAX]
         user_id = user.id if user is not None else 0
-        recorder.submit(
+        recorder.store(
+            "admin_event",
+            {"user_id": user_id, "action": action, "allowed": allowed, "detail": detail},
             f"admin event {action}",
-            lambda repo: repo.record_admin_event(user_id, action, allowed=allowed, detail=detail),
-            record={"user_id": user_id, "action": action, "allowed": allowed, "detail": detail},
         )
         if allowed:
             return await handler(event, data)

@@ -110,11 +110,17 @@ class BotApiRetry(BaseRequestMiddleware):
     than a worker never getting an answer."""
 
     def __init__(
-        self, budget_s: float = 90.0, first_delay_s: float = 0.5, max_delay_s: float = 10.0
+        self,
+        budget_s: float = 90.0,
+        first_delay_s: float = 0.5,
+        max_delay_s: float = 10.0,
+        *,
+        on_retry: Callable[[str], None] | None = None,
     ):
         self.budget = budget_s
         self.first_delay = first_delay_s
         self.max_delay = max_delay_s
+        self.on_retry = on_retry  # (method name): the metrics
 
     async def __call__(
         self,
@@ -138,6 +144,8 @@ class BotApiRetry(BaseRequestMiddleware):
             if time.monotonic() + wait > deadline:
                 raise TelegramGaveUpError(method, why)
             log.warning("%s failed (%s); retrying in %.1f s", type(method).__name__, why, wait)
+            if self.on_retry is not None:
+                self.on_retry(type(method).__name__)
             await asyncio.sleep(wait)
 
 

@@ -39,6 +39,9 @@ _BATCH = 100  # Telegram's largest
 # While updates are in progress, how long to wait for one to finish before fetching again (the
 # oldest unfinished update is returned at once, so long polling would not wait).
 _IN_PROGRESS_WAIT_S = 0.2
+# ...and how long when the last fetch brought nothing new (every update in it was in progress
+# or done): at most two calls a second while updates wait (for a slow database, say).
+_NOTHING_NEW_WAIT_S = 0.5
 
 
 class Poller:
@@ -63,6 +66,7 @@ class Poller:
         self._next: int | None = None  # past the newest update taken
         self._notices: set[asyncio.Task[None]] = set()
         self.set_aside = 0
+        self.fetches = 0
 
     @property
     def offset(self) -> int | None:
@@ -70,12 +74,13 @@ class Poller:
         return min(self._in_progress) if self._in_progress else self._next
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = 1.0
+        backoff, taken = 1.0, 1
         while not stop.is_set():
             if self._in_progress:
+                # The wait ends early when an update finishes; otherwise it paces the calls.
                 await asyncio.wait(
                     list(self._in_progress.values()),
-                    timeout=_IN_PROGRESS_WAIT_S,
+                    timeout=_IN_PROGRESS_WAIT_S if taken else _NOTHING_NEW_WAIT_S,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
             fetch = asyncio.create_task(self._fetch(0 if self._in_progress else self.timeout))
@@ -98,7 +103,8 @@ class Poller:
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             backoff = 1.0
-            await self._take(raw_updates)
+            taken = self._take(raw_updates)
+            self.fetches += 1
 
     async def finish(self, timeout: float) -> None:
         """Wait for the updates in progress, then confirm what is done to Telegram."""
@@ -130,13 +136,16 @@ class Poller:
         assert update_id is not None
         return update_id, self.unreadable.decode(self.bot, raw), raw
 
-    async def _take(self, batch: list[tuple[int, Update | None, object]]) -> None:
+    def _take(self, batch: list[tuple[int, Update | None, object]]) -> int:
+        """Start handling the updates of ``batch`` not yet taken; how many there were."""
+        taken = 0
         for update_id, update, raw in batch:
             if update_id in self._in_progress or (
                 self._next is not None and update_id < self._next
             ):
                 continue  # in progress, or done and not yet confirmed
             self._next = update_id + 1
+            taken += 1
             if update is None:
                 self.set_aside += 1
                 notice = asyncio.create_task(self.unreadable.tell_sender(self.bot, raw))
@@ -146,6 +155,7 @@ class Poller:
             task = asyncio.create_task(self._handle(update), name=f"update-{update_id}")
             self._in_progress[update_id] = task
             task.add_done_callback(functools.partial(self._done, update_id))
+        return taken
 
     def _done(self, update_id: int, _task: asyncio.Task[Any]) -> None:
         self._in_progress.pop(update_id, None)

@@ -36,6 +36,7 @@ from aiohttp import web
 from bot.db.engine import migrate
 from bot.db.repository import Repository, utcnow
 from bot.db.set_aside import SetAsideFile
+from bot.ops import add_routes, serve_ops
 from bot.settings import Settings
 from bot.telegram.middlewares import BotApiRetry, FitMessages, InFlight, TelegramGaveUpError
 from bot.telegram.polling import Poller
@@ -50,14 +51,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def make_bot(settings: Settings) -> Bot:
+def make_bot(settings: Settings, *, on_retry: Callable[[str], None] | None = None) -> Bot:
     assert settings.telegram.token is not None
     telegram = settings.telegram
     session = AiohttpSession(
         api=TelegramAPIServer.from_base(telegram.api_base), timeout=telegram.request_timeout_s
     )
     session.middleware(FitMessages())  # outermost: each part is retried on its own
-    session.middleware(BotApiRetry(budget_s=telegram.send_retry_s))
+    session.middleware(BotApiRetry(budget_s=telegram.send_retry_s, on_retry=on_retry))
     return Bot(
         token=settings.telegram.token.get_secret_value(),
         session=session,
@@ -116,32 +117,64 @@ async def serve(services: Services, dispatcher: Dispatcher, bot: Bot) -> None:
     unreadable = UnreadableUpdates(
         SetAsideFile(settings.paths.data_dir / "set-aside" / "updates.jsonl")
     )
+    services.metrics.watch(services, updates_set_aside=unreadable.file)
     if settings.telegram.mode == "webhook":
-        await _serve_webhook(dispatcher, bot, settings, unreadable)
-    else:
+        await _serve_webhook(services, dispatcher, bot, unreadable)
+        return
+    ops = None
+    if settings.ops.enabled:
+        ops = await serve_ops(services, services.metrics, settings.ops.host, settings.ops.port)
+    try:
         await _serve_polling(dispatcher, bot, settings, unreadable)
+    finally:
+        if ops is not None:
+            await ops.cleanup()
 
 
 async def _serve_polling(
     dispatcher: Dispatcher, bot: Bot, settings: Settings, unreadable: UnreadableUpdates
 ) -> None:
-    await _until_reachable(lambda: bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
     workflow = {"dispatcher": dispatcher, "bots": [bot], **dispatcher.workflow_data}
     workflow.pop("bot", None)
-    stop = _stop_on_signals()
-    await dispatcher.emit_startup(bot=bot, **workflow)
+    stop = _stop_on_signals()  # first: a stop while the start still waits for the Bot API
     poller = Poller(
         dispatcher, bot, unreadable, timeout=settings.telegram.polling_timeout, **workflow
     )
-    log.info("polling for updates")
     try:
-        await poller.run(stop)
+        started = await _unless_stopped(
+            _until_reachable(
+                lambda: bot.delete_webhook(drop_pending_updates=False), "deleteWebhook"
+            ),
+            stop,
+        ) and await _unless_stopped(dispatcher.emit_startup(bot=bot, **workflow), stop)
+        if started:
+            log.info("polling for updates")
+            await poller.run(stop)
+        else:
+            log.info("stopped while starting")
     finally:
-        await poller.finish(settings.telegram.shutdown_grace_s)
         try:
+            await poller.finish(settings.telegram.shutdown_grace_s)
             await dispatcher.emit_shutdown(bot=bot, **workflow)
         finally:
-            await bot.session.close()
+            await bot.session.close()  # also after a refused token: no unclosed session
+
+
+async def _unless_stopped(work: Awaitable[object], stop: asyncio.Event) -> bool:
+    """Run ``work`` unless ``stop`` is set first (then cancel it): whether it finished."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if task.done():
+        task.result()  # its error, if any (a refused token)
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -209,34 +242,51 @@ async def _announce(repository: Repository, version_id: str) -> None:
 
 
 async def _serve_webhook(
-    dispatcher: Dispatcher, bot: Bot, settings: Settings, unreadable: UnreadableUpdates
+    services: Services, dispatcher: Dispatcher, bot: Bot, unreadable: UnreadableUpdates
 ) -> None:
+    settings = services.settings
     telegram = settings.telegram
     secret = _webhook_secret(settings)
     app = web.Application()
     WebhookHandler(dispatcher, bot, secret=secret, unreadable=unreadable).register(
         app, path=telegram.webhook_path
     )
+    add_routes(app, services, services.metrics)  # /healthz, /livez, /metrics
     setup_application(app, dispatcher, bot=bot)
-    if telegram.webhook_url:
-        await _until_reachable(
-            lambda: bot.set_webhook(telegram.webhook_url or "", secret_token=secret), "setWebhook"
-        )
+    stop = _stop_on_signals()  # first: a stop while the start still waits for the Bot API
     runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, telegram.webhook_host, telegram.webhook_port)
-    await site.start()
-    log.info(
-        "webhook listening on %s:%s%s; calls without the secret are refused",
-        telegram.webhook_host,
-        telegram.webhook_port,
-        telegram.webhook_path,
-    )
-    stop = _stop_on_signals()
+    started = False
     try:
+        started = (
+            not telegram.webhook_url
+            or await _unless_stopped(
+                _until_reachable(
+                    lambda: bot.set_webhook(telegram.webhook_url or "", secret_token=secret),
+                    "setWebhook",
+                ),
+                stop,
+            )
+        ) and await _unless_stopped(runner.setup(), stop)  # runs the dispatcher's startup
+        if not started:
+            log.info("stopped while starting")
+            return
+        site = web.TCPSite(runner, telegram.webhook_host, telegram.webhook_port)
+        await site.start()
+        log.info(
+            "webhook listening on %s:%s%s; calls without the secret are refused",
+            telegram.webhook_host,
+            telegram.webhook_port,
+            telegram.webhook_path,
+        )
         await stop.wait()
     finally:
-        await runner.cleanup()  # runs the dispatcher's shutdown (in-flight wait, flush)
+        if started:
+            await runner.cleanup()  # the dispatcher's shutdown (in-flight wait, flush), session
+        else:  # a refused token or a stop before the start finished
+            try:
+                await dispatcher.emit_shutdown(bot=bot)
+            finally:
+                await bot.session.close()
 
 
 def _webhook_secret(settings: Settings) -> str:

@@ -2,8 +2,10 @@
 
 - The secret Telegram sends (``X-Telegram-Bot-Api-Secret-Token``) is compared in constant time,
   as bytes (a header that is not ASCII is simply wrong, never an error).
-- A body that is not JSON gets 400; JSON that is not a readable update gets 200 (Telegram would
-  otherwise send it again and again) and is set aside, its sender told; never a 500.
+- A body that is not JSON (or nested deeper than Python follows) gets 400; JSON that is not a
+  readable update gets 200 (Telegram would otherwise send it again and again) and is set aside
+  once, its sender told; an update whose handling fails outside its handlers is logged and set
+  aside, answered 200; never a 500.
 - A readable update is answered 200 at once and handled in the background; a retried delivery
   is recognised by ``ExactlyOnce`` and not handled twice.
 """
@@ -22,7 +24,7 @@ from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.telegram.updates import UnreadableUpdates
+from bot.telegram.updates import UnreadableUpdates, brief
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +53,22 @@ class WebhookHandler(SimpleRequestHandler):
         body = await request.read()
         try:
             raw = json.loads(body)
-        except ValueError:
-            log.warning("webhook body of %d bytes is not JSON; refused", len(body))
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python follows
+            log.warning("webhook body of %d bytes is not readable JSON; refused", len(body))
             return web.Response(status=400, text="not JSON")
         update = self.unreadable.decode(self.bot, raw)
         if update is None:
             self._background(self.unreadable.tell_sender(self.bot, raw))
         else:
-            self._background(self._feed(update))
+            self._background(self._feed(update, raw))
         return web.json_response({})
 
-    async def _feed(self, update: Update) -> None:
+    async def _feed(self, update: Update, raw: object) -> None:
         try:
             await self.dispatcher.feed_update(self.bot, update, **self.data)
-        except Exception:
+        except Exception as exc:
             log.exception("update %s failed outside its handlers", update.update_id)
+            self.unreadable.set_aside(raw, "failed outside its handlers", brief(exc))
 
     def _background(self, work: Any) -> None:
         task = asyncio.create_task(work)

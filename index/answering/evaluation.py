@@ -18,7 +18,7 @@ import numpy as np
 
 from index.answering.abstention import ABSTENTION_MODEL, AbstentionModel, abstention_features
 from index.answering.answerer import QuestionAnswerer, Source, clean_question
-from index.answering.citations import CITATION, answers_passage
+from index.answering.citations import CITATION, answers_passage, first_answering
 from index.answering.retrieval import HybridRetriever, RetrievalParams
 from index.model.encoder import Encoder
 from index.store.version_folder import IndexVersion
@@ -293,17 +293,7 @@ def fusion_grid(
         ranks: dict[bool, list[int | None]] = {True: [], False: []}
         for question, vector in zip(dev, vectors, strict=True):
             passages = retriever.retrieve_encoded(clean_question(question.question), vector, 5)
-            rank = next(
-                (
-                    i + 1
-                    for i, p in enumerate(passages.passages)
-                    if any(
-                        answers_passage(p.chunk.doc_title, p.chunk.place, p.chunk.text, a)
-                        for a in question.answers
-                    )
-                ),
-                None,
-            )
+            rank = first_answering((p.chunk for p in passages.passages), question.answers)
             ranks[question.document != REPORT].append(rank)
 
         def recall(group: list[int | None], k: int) -> float:

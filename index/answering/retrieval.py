@@ -197,11 +197,17 @@ class HybridRetriever:
         such similarity (question to question) above ``bank_floor``, scaled to 0-1; zero
         below it and for passages the bank has no question for (a document an admin added),
         which a signal over every candidate pushed down (measured: README)."""
-        similarity = self.version.bank.vectors @ query
-        best = np.full(len(self.version.chunks), -1.0, dtype=np.float32)
-        np.maximum.at(best, self._bank_rows, similarity[self._bank_owner])
         floor = self.params.bank_floor
-        signal: np.ndarray = np.clip((best[candidates] - floor) / (1.0 - floor), 0.0, 1.0)
+        best = np.full(len(candidates), floor, dtype=np.float32)
+        similarity = self.version.bank.vectors @ query
+        near = similarity[self._bank_owner] > floor  # per (bank question, row it answers)
+        if near.any():
+            rows, scores = self._bank_rows[near], similarity[self._bank_owner[near]]
+            # ``candidates`` is sorted: find each row among them without a corpus-sized array
+            at = np.minimum(np.searchsorted(candidates, rows), len(candidates) - 1)
+            hit = candidates[at] == rows
+            np.maximum.at(best, at[hit], scores[hit])
+        signal: np.ndarray = (best - floor) / (1.0 - floor)
         return signal
 
     def _candidates(self, query: Vectors, known: list[str]) -> np.ndarray:

@@ -24,7 +24,8 @@ from pathlib import Path
 from filelock import FileLock
 
 from index.errors import ModelError
-from index.model.provisioning import ResolvedModel, resolve_model
+from index.model.provisioning import MARKER as CONVERSION_MARKER
+from index.model.provisioning import ResolvedModel, read_marker, resolve_model
 from index.settings import CoreSettings
 
 log = logging.getLogger(__name__)
@@ -113,21 +114,16 @@ def _base_identity(folder: Path) -> str:
     """What the merge was made from: the converted model's source and converter version (so a
     data folder that links a shared conversion finds the shared merge current), else the
     folder itself."""
-    try:
-        marker = json.loads((folder / "conversion.json").read_text("utf-8"))
+    marker = read_marker(folder / CONVERSION_MARKER)
+    if "source_sha256" in marker and "format_version" in marker:
         return f"converted:{marker['source_sha256']}:{marker['format_version']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return str(folder.resolve())
+    return str(folder.resolve())
 
 
 def _is_current(folder: Path, digest: str, base: str) -> bool:
-    try:
-        marker = json.loads((folder / MARKER).read_text("utf-8"))
-    except (OSError, ValueError):
-        return False
+    marker = read_marker(folder / MARKER)
     return (
-        isinstance(marker, dict)
-        and marker.get("format_version") == MERGE_FORMAT_VERSION
+        marker.get("format_version") == MERGE_FORMAT_VERSION
         and marker.get("adapter_sha256") == digest
         and marker.get("base") == base
         and (folder / "model.safetensors").is_file()
@@ -153,7 +149,7 @@ def merge(base: Path, adapter: Path, target: Path) -> None:
     from transformers import AutoModel
 
     shutil.copytree(base, target, ignore=shutil.ignore_patterns("model.safetensors", "*.json.lock"))
-    (target / "conversion.json").unlink(missing_ok=True)  # the base's marker, not this folder's
+    (target / CONVERSION_MARKER).unlink(missing_ok=True)  # the base's marker, not this folder's
     model = AutoModel.from_pretrained(str(base), add_pooling_layer=False)
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     merged.save_pretrained(str(target), safe_serialization=True)

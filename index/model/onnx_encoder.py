@@ -30,7 +30,7 @@ import numpy as np
 
 from index.errors import ModelError
 from index.model.encoder import Vectors
-from index.model.provisioning import ResolvedModel
+from index.model.provisioning import ResolvedModel, read_marker
 
 log = logging.getLogger(__name__)
 
@@ -197,13 +197,9 @@ def _weights_beside(graph_file: Path) -> None:
 
 
 def _is_current(folder: Path, digest: str) -> bool:
-    try:
-        marker = json.loads((folder / MARKER).read_text("utf-8"))
-    except (OSError, ValueError):
-        return False
+    marker = read_marker(folder / MARKER)
     return (
-        isinstance(marker, dict)
-        and marker.get("format_version") == EXPORT_FORMAT_VERSION
+        marker.get("format_version") == EXPORT_FORMAT_VERSION
         and marker.get("source_sha256") == digest
         and all((folder / name).is_file() for name in FILES.values())
         and (folder / WORD_TABLE).is_file()

@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from filelock import FileLock, Timeout
 
@@ -126,14 +126,18 @@ def provision_bundled(data_dir: Path, source: Path | None = None) -> tuple[Path,
         raise ModelError(f"timed out waiting for another process converting {target}") from exc
 
 
+def read_marker(path: Path) -> dict[str, Any]:
+    """A folder's JSON marker (what made it, from what), or {} when missing or unreadable."""
+    try:
+        marker = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
 def is_current(folder: Path, source_sha256: str) -> bool:
     """True when ``folder`` is a complete conversion of the file with ``source_sha256``."""
-    try:
-        marker = json.loads((folder / MARKER).read_text("utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(marker, dict):
-        return False
+    marker = read_marker(folder / MARKER)
     return (
         marker.get("format_version") == CONVERTER_FORMAT_VERSION
         and marker.get("source_sha256") == source_sha256

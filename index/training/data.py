@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.answering.citations import answers_passage
+from index.answering.citations import chunk_answers
 from index.ingest.chunking import Chunk
 
 TRAIN_DIR = Path("train")
@@ -101,8 +101,4 @@ def near_copies(
 
 def answering_rows(answers: Sequence[str], chunks: Sequence[Chunk]) -> list[int]:
     """The rows of ``chunks`` that hold one of ``answers``."""
-    return [
-        row
-        for row, chunk in enumerate(chunks)
-        if any(answers_passage(chunk.doc_title, chunk.place, chunk.text, a) for a in answers)
-    ]
+    return [row for row, chunk in enumerate(chunks) if chunk_answers(chunk, answers)]

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from index.answering.citations import answers_passage
+from index.answering.citations import first_answering
 from index.answering.evaluation import Question, load_questions
 from index.ingest.chunking import Chunk
 from index.model.adapter import ADAPTER_FILES, BUNDLED_ADAPTER, MANIFEST, adapter_digest
@@ -74,6 +74,9 @@ class TrainConfig:
     seed: int = 20261128
     time_budget_s: float = 3300.0
     limit: int = 0  # train on this many examples only (0: all); the smoke test's knob
+    # A second round: the LoRA starts from this adapter (a folder) and the hard negatives are
+    # mined again with it (its own dense ranking), so they are the passages it still confuses.
+    start_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,8 @@ def train(
 
     model, adapter = _model(base_settings, config)
     texts = _Texts(model, chunks)
+    if config.start_from:
+        pairs = _remine(model, texts, pairs, config)
     partial = out.parent / f".{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     fit = _fit(model, adapter, pairs, texts, dev, config, partial, started)
@@ -131,6 +136,7 @@ def train(
         "adapter_sha256": adapter_digest(partial),
         "seed": config.seed,
         "config": asdict(config),
+        "started_from": _started_from(config),
         "data": {
             "examples": len(pairs) + unresolved,
             "pairs": len(pairs),
@@ -191,15 +197,9 @@ def _fit(
     _save(adapter, partial)  # step 0: the untrained adapter is the base model itself
     torch.manual_seed(config.seed)
     loss_fn = MultipleNegativesRankingLoss(model, scale=config.scale)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate)
     batches_per_epoch = max(1, len(pairs) // config.batch_size)
     total_steps = max(1, int(config.epochs * batches_per_epoch))
-    warmup = max(1, int(config.warmup_share * total_steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))),
-    )
+    optimizer, scheduler = _optimizer(model, config, total_steps)
     eval_every = max(1, batches_per_epoch // config.evals_per_epoch)
     rng = random.Random(config.seed)
     step, stopped = 0, "steps done"
@@ -240,6 +240,20 @@ def _fit(
     return _Fit(best, history, step, stopped)
 
 
+def _optimizer(model: Any, config: TrainConfig, total_steps: int) -> tuple[Any, Any]:
+    """AdamW over the adapter's weights, with linear warm-up and linear decay to zero."""
+    import torch
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate)
+    warmup = max(1, int(config.warmup_share * total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))),
+    )
+    return optimizer, scheduler
+
+
 def _pairs(
     settings: CoreSettings, examples: Sequence[Example], config: TrainConfig
 ) -> tuple[list[Chunk], list[Pair], int]:
@@ -268,6 +282,42 @@ def _pairs(
         rng.shuffle(wrong)
         pairs.append(Pair(example, tuple(rows), tuple(wrong)))
     return chunks, pairs, len(resolved) - len(kept)
+
+
+def _remine(model: Any, texts: _Texts, pairs: Sequence[Pair], config: TrainConfig) -> list[Pair]:
+    """The pairs with hard negatives from ``model``'s own dense ranking (the adapter it starts
+    from): the first ``negatives_from`` passages it ranks high that do not answer."""
+    import torch
+
+    with torch.no_grad():
+        passages = model.encode(texts.passages, batch_size=32, normalize_embeddings=True)
+        queries = model.encode(
+            [texts.query(p.example.question) for p in pairs], batch_size=64,
+            normalize_embeddings=True,
+        )  # fmt: skip
+    order = np.argsort(-(queries @ passages.T), axis=1)[:, :50]
+    rng = random.Random(config.seed)
+    remined = []
+    for pair, ranking in zip(pairs, order, strict=True):
+        wrong = [int(r) for r in ranking if int(r) not in pair.positives][: config.negatives_from]
+        rng.shuffle(wrong)
+        remined.append(Pair(pair.example, pair.positives, tuple(wrong) or pair.negatives))
+    changed = sum(set(a.negatives) != set(b.negatives) for a, b in zip(pairs, remined, strict=True))
+    log.info("hard negatives mined again with %s: %d of %d pairs changed",
+             config.start_from, changed, len(pairs))  # fmt: skip
+    return remined
+
+
+def _started_from(config: TrainConfig) -> dict[str, Any] | None:
+    """The adapter a second round started from: its hash and its own manifest."""
+    if not config.start_from:
+        return None
+    folder = Path(config.start_from)
+    manifest = folder / MANIFEST
+    return {
+        "adapter_sha256": adapter_digest(folder),
+        "manifest": json.loads(manifest.read_text()) if manifest.is_file() else None,
+    }
 
 
 def _batches(
@@ -327,23 +377,10 @@ def dense_recall(model: Any, texts: _Texts, questions: Sequence[Question]) -> di
             [texts.query(q.question) for q in questions], batch_size=64, normalize_embeddings=True
         )
     order = np.argsort(-(queries @ passages.T), axis=1)
-    ranks = []
-    for question, ranking in zip(questions, order, strict=True):
-        rank = next(
-            (
-                i + 1
-                for i, row in enumerate(ranking[:50])
-                if any(
-                    answers_passage(
-                        texts.chunks[row].doc_title, texts.chunks[row].place,
-                        texts.chunks[row].text, a,
-                    )
-                    for a in question.answers
-                )
-            ),
-            None,
-        )  # fmt: skip
-        ranks.append(rank)
+    ranks = [
+        first_answering((texts.chunks[row] for row in ranking[:50]), question.answers)
+        for question, ranking in zip(questions, order, strict=True)
+    ]
     return {
         "r1": round(float(np.mean([r == 1 for r in ranks])), 4),
         "r3": round(float(np.mean([r is not None and r <= 3 for r in ranks])), 4),
@@ -369,6 +406,13 @@ def _model(settings: CoreSettings, config: TrainConfig) -> tuple[Any, Any]:
     # PEFT itself, not transformers' add_adapter (which asks for a PEFT newer than PyPI has);
     # it wraps the transformer's linear layers in place, so the sentence-transformers model
     # trains through them.
+    if config.start_from:
+        from peft import PeftModel
+
+        adapter = PeftModel.from_pretrained(
+            model[0].auto_model, config.start_from, is_trainable=True
+        )
+        return model, adapter
     adapter = get_peft_model(
         model[0].auto_model,
         LoraConfig(

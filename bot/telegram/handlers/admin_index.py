@@ -159,10 +159,10 @@ def _sender(message: Message) -> int:
 
 
 def _audit(recorder: Recorder, user_id: int, action: str, detail: str) -> None:
-    recorder.submit(
+    recorder.store(
+        "admin_event",
+        {"user_id": user_id, "action": action, "allowed": True, "detail": detail[:500]},
         f"admin event {action}",
-        lambda repo: repo.record_admin_event(user_id, action, allowed=True, detail=detail[:500]),
-        record={"user_id": user_id, "action": action, "detail": detail[:500]},
     )
 
 

@@ -11,7 +11,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ForceReply, Message
 
-from bot.db.recorder import SET_ASIDE, Recorder
+from bot.db.recorder import KEPT_LOCALLY, SET_ASIDE, Recorder
+from bot.redaction import redact_personal
 from bot.serving import ServingIndex
 from bot.telegram.answer_cache import AnswerCache
 from bot.telegram.callbacks import ShowSources, Vote, valid_question_id
@@ -41,10 +42,10 @@ async def on_vote(
         await query.answer(texts.expired)
         return
     vote = 1 if callback_data.up else -1
-    stored = recorder.submit(
+    stored = recorder.store(
+        "vote",
+        {"question_id": question_id, "user_id": query.from_user.id, "vote": vote},
         f"vote on {question_id}",
-        lambda repo: repo.record_vote(question_id, query.from_user.id, vote),
-        record={"question_id": question_id, "user_id": query.from_user.id, "vote": vote},
     )
     # A 👎 waits (briefly) for its vote, and so the question before it, to be stored: the
     # comment may reach another instance, which stores it only on a stored question.
@@ -84,10 +85,11 @@ async def on_comment(message: Message, texts: Texts, recorder: Recorder, state: 
     await _clear(state)
     question_id, user_id = str(data["question_id"]), message.from_user.id
     comment = (message.text or "")[:COMMENT_MAX_CHARS]
-    recorder.submit(
+    recorder.store(
+        "comment",
+        # redacted here too: it may wait in the outbox on disk
+        {"question_id": question_id, "user_id": user_id, "comment": redact_personal(comment)},
         f"comment on {question_id}",
-        lambda repo: repo.record_comment(question_id, user_id, comment),
-        record={"question_id": question_id, "user_id": user_id, "comment": comment},
     )
     await message.reply(texts.comment_saved, parse_mode=None)
 
@@ -139,7 +141,8 @@ async def _known(stored: asyncio.Future[object]) -> bool:
         found = await asyncio.wait_for(asyncio.shield(stored), _LOOKUP_TIMEOUT_S)
     except TimeoutError:
         return True  # storage is slow: the vote stays queued and the user is thanked
-    return found is SET_ASIDE or bool(found)  # set aside: kept for admins, not lost
+    # Set aside (kept for admins) or kept for the database (it is away): not lost.
+    return found is SET_ASIDE or found is KEPT_LOCALLY or bool(found)
 
 
 def router() -> Router:

@@ -24,14 +24,12 @@ async def on_forget_me(
     # Questions of theirs still being answered (sent just before) are recorded first...
     await in_flight.wait_user(user_id, others_than=1, timeout=_CONFIRM_TIMEOUT_S)
     # ...and this is queued behind them, so nothing of theirs is written after it.
-    done = recorder.submit(
-        f"forget user {user_id}",
-        lambda repo: repo.forget_user(user_id),
-        record={"forget_user": user_id},
-    )
+    done = recorder.store("forget_user", {"user_id": user_id}, f"forget user {user_id}")
     try:
         count = await asyncio.wait_for(asyncio.shield(done), _CONFIRM_TIMEOUT_S)
     except TimeoutError:
+        count = None
+    if not isinstance(count, int):  # still queued, or kept for the database: done when it is
         await message.answer(texts.forget_pending, parse_mode=None)
         return
     await message.answer(texts.forgot.format(count=count), parse_mode=None)

@@ -113,9 +113,7 @@ async def _answer_and_reply(
     )
     # Recorded first, independently of the reply: a question whose answer cannot be delivered
     # is still stored, and marked so.
-    recorder.submit(
-        f"question {question_id}", lambda repo: repo.record_question(record), record=record
-    )
+    recorder.store("question", record, f"question {question_id}")
     parts = split_messages(answer_blocks(answer, texts))
     try:
         for i, part in enumerate(parts):
@@ -123,11 +121,7 @@ async def _answer_and_reply(
             await message.answer(part, reply_markup=markup)
     except TelegramAPIError as exc:  # retried already (see BotApiRetry)
         log.error("the answer to question %s could not be delivered: %r", question_id, exc)
-        recorder.submit(
-            f"reply failed {question_id}",
-            lambda repo: repo.mark_reply_failed(question_id),
-            record={"reply_failed": question_id},
-        )
+        recorder.store("reply_failed", {"question_id": question_id}, f"reply failed {question_id}")
 
 
 def _buttons(question_id: str, answer: Answer, texts: Texts) -> InlineKeyboardMarkup | None:
