@@ -60,6 +60,10 @@ class Prometheus:
             stderr=subprocess.STDOUT,
         )
         wait_listening(self.port)
+        deadline = time.monotonic() + 60  # listening comes before ready (its storage opens)
+        while get(f"http://127.0.0.1:{self.port}/-/ready")[0] != 200:
+            assert time.monotonic() < deadline, "Prometheus did not become ready"
+            time.sleep(0.2)
 
     def query(self, expression: str) -> list[dict[str, Any]]:
         url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode(
@@ -90,19 +94,28 @@ class Prometheus:
         self.log.close()
 
 
-def test_prometheus_scrapes_the_bot_and_sees_the_questions_counted(
-    stub: BotApiStub, core, data_dir: Path, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
-    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"}
-    with BotProcess.started(stub, data_dir, tmp_path / "bot.log", **env) as bot:
-        target = bot.ops_url.removeprefix("http://")
-        wait_listening(int(target.rsplit(":", 1)[1]))
+def test_healthz_is_503_until_an_index_is_loaded_and_prometheus_sees_the_questions_counted(
+    stub: BotApiStub, converted_model: Path, tmp_path: Path
+) -> None:
+    """A fresh data folder: the bot builds its first index at start, and meanwhile a load
+    balancer sees 503 (live, not ready); once it serves, 200. Then a real Prometheus scrapes it
+    while three questions are asked."""
+    data_dir, corpus_dir = deployment(tmp_path, converted_model)
+    env = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}",
+        "PATHS__CORPUS_DIR": str(corpus_dir),
+    }
+    with BotProcess(stub, data_dir, tmp_path / "bot.log", **env) as bot:
+        seen = _health_until_ready(bot.ops_url)
+        assert seen[:1] == [503], bot.log()[-2000:]
+        assert seen[-1] == 200, bot.log()[-2000:]
+        bot.wait_started()
         status, body = get(f"{bot.ops_url}/healthz")
         assert (status, json.loads(body)["database"]) == (200, "reachable")
         assert json.loads(body)["index_version"]
         assert get(f"{bot.ops_url}/livez")[0] == 200
 
-        prometheus = Prometheus(target, tmp_path)
+        prometheus = Prometheus(bot.ops_url.removeprefix("http://"), tmp_path)
         try:
             assert prometheus.wait('up{job="unionqa"}', lambda v: v == 1) == 1
             before = prometheus.wait("sum(unionqa_questions_total)", lambda v: v >= 0)
@@ -133,32 +146,20 @@ def test_prometheus_scrapes_the_bot_and_sees_the_questions_counted(
     assert version[0]["metric"]["version"]
 
 
-def test_healthz_answers_503_until_an_index_version_is_loaded_then_200(
-    stub: BotApiStub, converted_model: Path, tmp_path: Path
-) -> None:
-    """A fresh data folder: the bot builds its first index at start, and meanwhile a load
-    balancer sees 503 (live, not ready); once it serves, 200."""
-    data_dir, corpus_dir = deployment(tmp_path, converted_model)
-    env = {
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}",
-        "PATHS__CORPUS_DIR": str(corpus_dir),
-    }
-    with BotProcess(stub, data_dir, tmp_path / "bot.log", **env) as bot:
-        seen: list[int] = []
-        deadline = time.monotonic() + 180
-        while 200 not in seen and time.monotonic() < deadline:
-            try:
-                status, body = get(f"{bot.ops_url}/healthz")
-            except OSError:  # not listening yet (imports), or between the two servers
-                time.sleep(0.05)
-                continue
-            if not seen or seen[-1] != status:
-                seen.append(status)
+def _health_until_ready(url: str, timeout: float = 180.0) -> list[int]:
+    """The statuses ``/healthz`` answered, each change once, until 200 (or ``timeout``)."""
+    seen: list[int] = []
+    deadline = time.monotonic() + timeout
+    while 200 not in seen and time.monotonic() < deadline:
+        try:
+            status, _ = get(f"{url}/healthz")
+        except OSError:  # not listening yet (imports), or between the two servers
             time.sleep(0.05)
-        assert seen[:1] == [503], bot.log()[-2000:]
-        assert seen[-1] == 200, bot.log()[-2000:]
-        assert json.loads(body)["index_version"]
-        assert bot.stop() == 0
+            continue
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        time.sleep(0.05)
+    return seen
 
 
 def test_the_shipped_alert_rules_and_prometheus_config_are_valid() -> None:
