@@ -142,7 +142,7 @@ async def _ready(services: Services) -> tuple[bool, dict[str, Any]]:
         await asyncio.wait_for(services.database.repository.ping(), _PING_TIMEOUT_S)
         database = "reachable"
     except Exception as exc:  # down, stalled, or not migrated yet
-        kept = recorder.keeping_locally and recorder.outbox_error is None
+        kept = recorder.outbox is not None and recorder.outbox_error is None  # its writes wait
         database = "away; writes kept on disk" if kept else f"unreachable ({type(exc).__name__})"
     ready = bool(services.serving.version_id) and not database.startswith("unreachable")
     return ready, {

@@ -342,7 +342,11 @@ class Recorder:
         if self._replayer is None or self._replayer.done():
             self._replayer = asyncio.create_task(self._replay(), name="outbox-replay")
         # In order: the batch being written (what is not stored yet), then the queue.
-        taken = [job for job in self._taken if not job.done.done() and job.kind is not None]
+        taken = [
+            job
+            for job in self._taken
+            if not job.done.done() and not job.spooled and job.kind is not None
+        ]
         waiting = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
         self._to_outbox(taken + [job for job in waiting if job.kind is not None])
         for job in waiting:
