@@ -66,7 +66,6 @@ class Poller:
         self._next: int | None = None  # past the newest update taken
         self._notices: set[asyncio.Task[None]] = set()
         self.set_aside = 0
-        self.fetches = 0
 
     @property
     def offset(self) -> int | None:
@@ -104,7 +103,6 @@ class Poller:
                 continue
             backoff = 1.0
             taken = self._take(raw_updates)
-            self.fetches += 1
 
     async def finish(self, timeout: float) -> None:
         """Wait for the updates in progress, then confirm what is done to Telegram."""

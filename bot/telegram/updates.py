@@ -126,14 +126,16 @@ class UnreadableUpdates:
         self._keep(raw, problems)
         return None
 
-    def set_aside(self, raw: object, why: str, problems: str) -> None:
-        """Keep ``raw`` (an update that failed) for admins, unless it is kept already."""
+    def set_aside(self, raw: object, why: str, problems: str) -> bool:
+        """Keep ``raw`` (an update that failed) for admins, unless it is kept already; whether
+        it was kept now."""
         update_id = raw.get("update_id") if isinstance(raw, dict) else None
         identity = _identity(raw)
         if identity in self._kept:
-            return
+            return False
         self._kept.add(identity)
         self.file.put(f"update {update_id}", why, {"update": raw}, problems)
+        return True
 
     async def tell_sender(self, bot: Bot, raw: object) -> None:
         """Say to whoever sent an unreadable update (if a chat can be read) that it was not."""
@@ -146,17 +148,15 @@ class UnreadableUpdates:
             log.warning("could not tell chat %s its message was unreadable: %r", chat_id, exc)
 
     def _keep(self, raw: object, problems: str) -> None:
-        update_id = raw.get("update_id") if isinstance(raw, dict) else None
-        if _identity(raw) in self._kept:
+        if not self.set_aside(raw, "cannot be read", problems):
             return  # fetched or delivered again: set aside (and logged) once
         log.error(
             "update %s cannot be read (%s); set aside in %s: %s",
-            update_id,
+            raw.get("update_id") if isinstance(raw, dict) else None,
             problems,
             self.file.path,
             shape(raw),
         )
-        self.set_aside(raw, "cannot be read", problems)
 
 
 def _kept_update(row: dict[str, Any]) -> object:
