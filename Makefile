@@ -28,11 +28,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The trained adapter (as served), then the base model for comparison, then a law nothing was
-# trained on (职业病防治法 from the law library) loaded beside the shipped corpus.
+# The trained adapter (as served), follow-ups and taught answers (eval/dialogues.jsonl,
+# eval/taught.jsonl), then the base model for comparison, then a law nothing was trained on
+# (职业病防治法 from the law library) loaded beside the shipped corpus.
 UNSEEN_LAW := ../shared/corpus/law-library/社会法/职业病防治法(2018-12-29).md
 eval: $(STAMP)
 	$(BIN)/python -m index eval --corpus corpus --corpus eval/report-only
+	$(BIN)/python -m index conversation
 	EMBEDDING__ADAPTER=none $(BIN)/python -m index eval --corpus corpus --corpus eval/report-only
 	rm -rf var/unseen-law-corpus && mkdir -p var/unseen-law-corpus
 	cp corpus/* '$(UNSEEN_LAW)' var/unseen-law-corpus/

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from index import Answer, QuestionAnswerer
+from index import Answer, Context, QuestionAnswerer, TaughtBank
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 class _Request:
     question: str
     k: int
+    previous: Context | None  # the earlier turn (a follow-up is read with it)
     future: asyncio.Future[Answer]
     asked: float = field(default_factory=time.perf_counter)
 
@@ -33,10 +34,12 @@ class AnswerService:
         self,
         current: Callable[[], QuestionAnswerer],
         *,
+        taught: Callable[[], TaughtBank] | None = None,
         max_batch: int = 64,
         on_answer: Callable[[bool, float], None] | None = None,
     ):
         self._current = current
+        self._taught = taught  # the admins' answers in force now
         self._max_batch = max_batch
         self._on_answer = on_answer  # (answered, seconds from asking): the metrics
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
@@ -46,10 +49,11 @@ class AnswerService:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="answer-batcher")
 
-    async def answer(self, question: str, k: int = 5) -> Answer:
-        """The answer to ``question``; raises what answering raised if it failed."""
+    async def answer(self, question: str, k: int = 5, *, previous: Context | None = None) -> Answer:
+        """The answer to ``question`` (a follow-up read with ``previous``, the earlier answer's
+        ``context``); raises what answering raised if it failed."""
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Request(question, k, future))
+        self._queue.put_nowait(_Request(question, k, previous, future))
         return await future
 
     async def stop(self) -> None:
@@ -64,13 +68,26 @@ class AnswerService:
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             answerer = self._current()
+            taught = self._taught() if self._taught is not None else None
             for k in sorted({r.k for r in batch}):
                 same_k = [r for r in batch if r.k == k]
-                await self._answer(answerer, same_k, k)
+                await self._answer(answerer, taught, same_k, k)
 
-    async def _answer(self, answerer: QuestionAnswerer, batch: list[_Request], k: int) -> None:
+    async def _answer(
+        self,
+        answerer: QuestionAnswerer,
+        taught: TaughtBank | None,
+        batch: list[_Request],
+        k: int,
+    ) -> None:
         try:
-            answers = await asyncio.to_thread(answerer.answer_many, [r.question for r in batch], k)
+            answers = await asyncio.to_thread(
+                answerer.answer_many,
+                [r.question for r in batch],
+                k,
+                previous=[r.previous for r in batch],
+                taught=taught,
+            )
         except Exception as exc:  # every question of the batch is told; the service goes on
             log.exception("answering a batch of %d questions failed", len(batch))
             for request in batch:

@@ -30,9 +30,11 @@ from bot.ops import Metrics
 from bot.reloads import Reloader
 from bot.serving import ServingIndex
 from bot.settings import Settings
+from bot.taught import TaughtAnswers
 from index import (
     Answerer,
     Encoder,
+    TaughtBank,
     load_encoder,
     open_answerer,
     open_serving,
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _DISPOSE_TIMEOUT_S = 10.0
+_TAUGHT_READ_TIMEOUT_S = 5.0
 
 
 def configure_logging(level: int = logging.WARNING) -> None:
@@ -91,6 +94,23 @@ def build_core(settings: Settings, *, progress: bool = True, serving: bool = Fal
     return Core(settings, encoder, answerer)
 
 
+def load_taught(core: Core) -> TaughtBank:
+    """The answers admins taught, from the configured database, for the console and ``ask``
+    (none when the database is away or was never set up: documents still answer)."""
+
+    async def read() -> TaughtBank:
+        async with open_database(core.settings) as database:
+            taught = TaughtAnswers(database.repository, core.encoder)
+            await asyncio.wait_for(taught.refresh(), _TAUGHT_READ_TIMEOUT_S)
+            return taught.bank
+
+    try:
+        return asyncio.run(read())
+    except Exception as exc:  # no such table yet, or no database: answer from documents only
+        log.info("no taught answers loaded: %r", exc)
+        return TaughtBank.empty()
+
+
 @dataclass
 class Database:
     engine: AsyncEngine
@@ -125,6 +145,7 @@ class Services:
     answers: AnswerService
     reloader: Reloader
     metrics: Metrics
+    taught: TaughtAnswers
 
 
 def build_services(core: Core, database: Database) -> Services:
@@ -143,9 +164,12 @@ def build_services(core: Core, database: Database) -> Services:
         recorder=recorder,
     )
     metrics = Metrics()
-    answers = AnswerService(lambda: serving.answerer, on_answer=metrics.answered)
+    taught = TaughtAnswers(database.repository, core.encoder)
+    answers = AnswerService(
+        lambda: serving.answerer, taught=lambda: taught.bank, on_answer=metrics.answered
+    )
     reloader = Reloader(settings, serving, metrics)
-    return Services(settings, database, recorder, serving, answers, reloader, metrics)
+    return Services(settings, database, recorder, serving, answers, reloader, metrics, taught)
 
 
 def build_telegram(services: Services) -> tuple[Dispatcher, Bot]:
@@ -165,15 +189,19 @@ def fsm_storage(settings: Settings) -> BaseStorage | None:
     (in memory)."""
     if settings.telegram.redis_url is None:
         return None
+    from aiogram.fsm.storage.base import DefaultKeyBuilder
     from aiogram.fsm.storage.redis import RedisStorage
 
     from bot.telegram.state import FailSoftStorage
 
     # Timeouts, so an unreachable Redis costs a question seconds at most, then nothing (it
-    # fails soft: see FailSoftStorage).
+    # fails soft: see FailSoftStorage). Keys name their destiny: the dialogue context is kept
+    # beside the 👎 comment prompt's state (bot/telegram/dialogue.py).
     timeouts = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
     redis = RedisStorage.from_url(
-        settings.telegram.redis_url.get_secret_value(), connection_kwargs=timeouts
+        settings.telegram.redis_url.get_secret_value(),
+        connection_kwargs=timeouts,
+        key_builder=DefaultKeyBuilder(with_destiny=True),
     )
     return FailSoftStorage(redis)
 

@@ -18,7 +18,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
-from bot.app import Core, build_core, configure_logging, load_settings
+from bot.app import Core, build_core, configure_logging, load_settings, load_taught
 from bot.console import ask, chat
 from bot.redaction import install as install_redaction
 from bot.settings import Settings
@@ -72,11 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve_telegram(core)
         core = build_core(settings, progress=sys.stderr.isatty())
         k = args.k if args.command == "ask" and args.k else settings.retrieval.top_k
+        taught = load_taught(core)
         if args.command == "ask":
             questions = [args.question] if args.question is not None else _stdin_lines()
-            ask(core.answerer, questions, k=k, as_json=args.json)
+            ask(core.answerer, questions, k=k, as_json=args.json, taught=taught)
         else:
-            chat(core.answerer, k=k)
+            chat(core.answerer, k=k, taught=taught)
     except IndexCoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

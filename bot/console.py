@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from bot.texts import ZH
-from index import Answer, QuestionAnswerer
+from index import Answer, Context, QuestionAnswerer, TaughtBank
 
 QUIT_WORDS = {"exit", "quit", "q", "退出", "再见"}
 
@@ -20,11 +20,13 @@ def ask(
     k: int,
     as_json: bool,
     out: TextIO = sys.stdout,
+    taught: TaughtBank | None = None,
 ) -> int:
-    """Answer each question in order; one JSON object per line with ``as_json``."""
+    """Answer each question in order, each on its own (not as a dialogue); one JSON object per
+    line with ``as_json``."""
     count = 0
     for question in questions:
-        (answer,) = answerer.answer_many([question], k)
+        (answer,) = answerer.answer_many([question], k, taught=taught)
         if as_json:
             out.write(json.dumps(answer.to_json(), ensure_ascii=False) + "\n")
         else:
@@ -35,13 +37,20 @@ def ask(
 
 
 def chat(
-    answerer: QuestionAnswerer, *, k: int, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout
+    answerer: QuestionAnswerer,
+    *,
+    k: int,
+    stdin: TextIO = sys.stdin,
+    out: TextIO = sys.stdout,
+    taught: TaughtBank | None = None,
 ) -> None:
-    """An interactive console chat on the same core."""
+    """An interactive console chat on the same core; a follow-up is read with the question
+    before it (``/new`` starts afresh)."""
     out.write(
-        "工会问答 — 离线控制台（Ctrl-D 或输入 exit 退出）\n"
+        "工会问答 — 离线控制台（Ctrl-D 或输入 exit 退出；/new 开始新话题）\n"
         f"我根据 {answerer.documents} 份文件回答工会服务相关问题。\n\n"
     )
+    earlier: tuple[str, Context] | None = None
     while True:
         out.write("问：")
         out.flush()
@@ -52,14 +61,25 @@ def chat(
         question = line.rstrip("\n")
         if question.strip().lower() in QUIT_WORDS:
             return
-        (answer,) = answerer.answer_many([question], k)
+        if question.strip() == "/new":
+            earlier = None
+            continue
+        context = earlier[1] if earlier else None
+        (answer,) = answerer.answer_many([question], k, previous=[context], taught=taught)
+        if answer.read_with is not None and earlier is not None:
+            out.write(ZH.read_with.format(question=earlier[0]) + "\n")
         out.write(render(answer) + "\n\n")
+        if answer.answered:
+            earlier = (question, answer.context)
 
 
 def render(answer: Answer) -> str:
     """A readable answer: the quote, its section, then where it comes from."""
     if answer.answered:
-        lines = [f"答：{answer.answer}", f"出处：{answer.citation}"]
+        citation = answer.citation
+        if answer.taught is not None:
+            citation = ZH.taught_source.format(date=answer.taught.taught_on.isoformat())
+        lines = [f"答：{answer.answer}", f"出处：{citation}"]
         for i, source in enumerate(answer.sources[:3], 1):
             text = source.text.replace("\n", "\n      ")  # an article's items, indented
             lines.append(f"  [{i}] {source.citation}：{text}")

@@ -37,6 +37,8 @@ class TelegramSettings(BaseModel):
     # Env: REDIS_URL. Conversation state (the 👎 comment prompt) in Redis, shared by instances;
     # unset = in this process's memory.
     redis_url: SecretStr | None = None
+    # Minutes a chat's last answered question is kept, so a follow-up is read with it.
+    dialogue_minutes: float = Field(default=10.0, ge=0)
 
 
 class AdminSettings(BaseModel):

@@ -45,6 +45,26 @@ class AdminTexts:
     stats_none: str
     export_none: str
     export_caption: str
+    unanswered_title: str
+    unanswered_line: str
+    unanswered_none: str
+    teach_prompt: str
+    teach_passage_button: str
+    teach_usage: str
+    taught_saved: str
+    taught_edited: str
+    taught_withdrawn: str
+    taught_title: str
+    taught_line: str
+    taught_none: str
+    edit_prompt: str
+    answer_empty: str
+    answer_too_long: str
+    stale: str
+    not_saved: str
+    cancelled: str
+    text_only: str
+    export_taught_caption: str
     # DocumentError codes -> reasons; a code without one shows the core's (English) message.
     document_errors: dict[str, str]
     kinds: dict[str, str]  # what a file really is, for the "mismatch" reason
@@ -104,6 +124,36 @@ ADMIN_ZH = AdminTexts(
     stats_none="最近 {days} 天还没有问题。",
     export_none="最近 {days} 天没有未回答的问题。",
     export_caption="最近 {days} 天未回答的问题：{count} 条",
+    unanswered_title="最近 {days} 天最常见的未回答问题（意思相同的合为一条）。点 ✍️ 编号即可回答：",
+    unanswered_line="{n}. {question} ×{count}{more}",
+    unanswered_none="最近 {days} 天没有未回答的问题（已教过答案的不再列出）。",
+    teach_prompt=(
+        "✍️ 请回答：「{question}」\n\n直接发送答案文字（最多 {limit} 字），"
+        "工人再问这个问题或类似问题时，我会引用它并注明“工会答复”。\n另起一行以“问：”开头可补充其他问法。\n"
+        "也可以点下面的段落，用原文作答。/cancel 取消。"
+    ),
+    teach_passage_button="📄 用原文：{citation}",
+    teach_usage="用法：/teach 问题（然后发送答案），或在 /unanswered 里点 ✍️ 编号。",
+    taught_saved=(
+        "✅ 已记住（#{id}），所有实例立即生效。\n问法：{questions}\n答：{answer}\n"
+        "出处：工会答复（{date}）"
+    ),
+    taught_edited="✅ 已修改 #{id}（第 {revision} 版）。\n问法：{questions}\n答：{answer}",
+    taught_withdrawn="🗑 已撤回 #{id}，以后不再用它回答。",
+    taught_title="已教的答案（{count} 条）：",
+    taught_line="#{id} · {date} · 👍{up} 👎{down}\n问：{questions}\n答：{answer}{comments}",
+    taught_none="还没有教过答案。用 /unanswered 查看工人问了却没有答案的问题。",
+    edit_prompt=(
+        "✏️ 修改 #{id}：发送新的答案文字（最多 {limit} 字）。只发以“问：”开头的行，则只添加问法、"
+        "答案不变。/cancel 取消。\n当前答案：{answer}"
+    ),
+    answer_empty="答案不能为空，请发送答案文字（或 /cancel 取消）。",
+    answer_too_long="答案最多 {limit} 字，现在有 {length} 字，请缩短后再发（或 /cancel 取消）。",
+    stale="⚠️ #{id} 刚被另一位管理员修改或撤回，你的改动没有保存。请用 /taught 查看当前版本后再改。",
+    not_saved="❌ 数据库暂时不可用，没有保存。请稍后再发一次（或 /cancel 取消）。",
+    cancelled="已取消。",
+    text_only="请发送文字答案（或 /cancel 取消）。",
+    export_taught_caption="已教的答案：{count} 条（含已撤回的）",
     document_errors={
         "unsupported": "不支持这种文件（{suffix}），请发送 .txt .md .docx .pdf 或 .html 文件",
         "mismatch": "文件内容与扩展名不符：它其实是{actual}，而不是{declared}",
@@ -188,6 +238,47 @@ ADMIN_EN = AdminTexts(
     stats_none="No questions in the last {days} days.",
     export_none="No unanswered questions in the last {days} days.",
     export_caption="Unanswered questions, last {days} days: {count}",
+    unanswered_title=(
+        "Most frequent unanswered questions, last {days} days (same meaning merged). "
+        "Tap ✍️ and a number to answer one:"
+    ),
+    unanswered_line="{n}. {question} ×{count}{more}",
+    unanswered_none="No unanswered questions in the last {days} days (taught ones are left out).",
+    teach_prompt=(
+        "✍️ Answer: “{question}”\n\nSend the answer as text (at most {limit} characters); when "
+        "workers ask this or something like it, I quote it as the union's answer.\nLines "
+        "starting with “Q:” add other wordings of the question.\nOr tap a passage below to "
+        "answer with its text. /cancel to stop."
+    ),
+    teach_passage_button="📄 Use: {citation}",
+    teach_usage="Usage: /teach QUESTION (then send the answer), or tap ✍️ in /unanswered.",
+    taught_saved=(
+        "✅ Taught (#{id}); every instance uses it now.\nQuestions: {questions}\n"
+        "Answer: {answer}\nSource: the union's answer ({date})"
+    ),
+    taught_edited=(
+        "✅ #{id} changed (revision {revision}).\nQuestions: {questions}\nAnswer: {answer}"
+    ),
+    taught_withdrawn="🗑 #{id} withdrawn; it answers nothing from now on.",
+    taught_title="Taught answers ({count}):",
+    taught_line="#{id} · {date} · 👍{up} 👎{down}\nQ: {questions}\nA: {answer}{comments}",
+    taught_none="Nothing taught yet. /unanswered lists what workers asked that had no answer.",
+    edit_prompt=(
+        "✏️ Editing #{id}: send the new answer (at most {limit} characters). Only lines starting "
+        "with “Q:” add wordings and keep the answer. /cancel to stop.\nNow: {answer}"
+    ),
+    answer_empty="The answer is empty; send the answer as text (or /cancel).",
+    answer_too_long="At most {limit} characters; this has {length}. Shorten it (or /cancel).",
+    stale=(
+        "⚠️ #{id} was just changed or withdrawn by another admin; your change was not saved. "
+        "See /taught for the current version."
+    ),
+    not_saved=(
+        "❌ The database is unavailable; nothing was saved. Send it again later (or /cancel)."
+    ),
+    cancelled="Cancelled.",
+    text_only="Please send the answer as text (or /cancel).",
+    export_taught_caption="Taught answers: {count} (withdrawn ones included)",
     document_errors={},  # the core's messages are English already
     kinds={},
 )
@@ -201,6 +292,10 @@ class Texts:
     examples: tuple[str, ...]
     answer_label: str
     source_label: str
+    taught_source: str  # a taught answer's citation
+    read_with: str  # a follow-up: the earlier question it was read with
+    new_topic: str  # the button that reads a follow-up on its own
+    new_topic_done: str
     show_sources: str
     sources_title: str
     not_answered: str
@@ -248,6 +343,10 @@ ZH = Texts(
     examples=("工会能提供法律援助吗？", "边境口岸有货车司机之家吗？", "今年有哪些技能竞赛？"),
     answer_label="答：",
     source_label="出处：",
+    taught_source="工会答复（{date}）",
+    read_with="（接着您前面的问题「{question}」理解）",
+    new_topic="🆕 这是新问题",
+    new_topic_done="好的，这个问题单独理解：",
     show_sources="查看原文",
     sources_title="原文",
     not_answered="抱歉，现有文件里没有找到这个问题的答案。您可以问问这些方面：",
@@ -280,7 +379,11 @@ ZH = Texts(
         "docs": "文件列表（管理员）",
         "remove": "移除文件（管理员）",
         "stats": "使用统计（管理员）",
-        "export": "导出未回答问题（管理员）",
+        "export": "导出未回答问题和已教答案（管理员）",
+        "unanswered": "未回答的问题，可教答案（管理员）",
+        "taught": "已教的答案：修改、撤回（管理员）",
+        "teach": "教一个答案（管理员）",
+        "cancel": "取消正在进行的教答案（管理员）",
     },
 )
 
@@ -305,6 +408,10 @@ EN = Texts(
     ),
     answer_label="Answer: ",
     source_label="Section: ",
+    taught_source="the union's answer ({date})",
+    read_with="(read as a follow-up to “{question}”)",
+    new_topic="🆕 New question",
+    new_topic_done="OK, reading it on its own:",
     show_sources="Sources",
     sources_title="Source",
     not_answered="Sorry, the documents do not answer this. You could ask about:",
@@ -340,7 +447,11 @@ EN = Texts(
         "docs": "List documents (admins)",
         "remove": "Remove a document (admins)",
         "stats": "Usage statistics (admins)",
-        "export": "Unanswered questions as CSV (admins)",
+        "export": "Unanswered questions and taught answers as CSV (admins)",
+        "unanswered": "Unanswered questions, to teach answers (admins)",
+        "taught": "Taught answers: edit, withdraw (admins)",
+        "teach": "Teach an answer (admins)",
+        "cancel": "Stop teaching (admins)",
     },
 )
 

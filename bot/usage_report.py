@@ -6,8 +6,8 @@ import csv
 import io
 from collections.abc import Sequence
 
-from bot.db.models import Question
-from bot.db.repository import UsageStats
+from bot.db.models import Question, TaughtAnswer
+from bot.db.repository import TaughtVotes, UsageStats
 
 
 def usage_chart(stats: UsageStats) -> bytes:
@@ -54,4 +54,34 @@ def unanswered_csv(questions: Sequence[Question]) -> bytes:
     writer.writerow(["asked_at_utc", "question", "index_version"])
     for q in questions:
         writer.writerow([q.asked_at.strftime("%Y-%m-%d %H:%M:%S"), q.text, q.index_version])
+    return out.getvalue().encode("utf-8-sig")
+
+
+def taught_csv(rows: Sequence[TaughtAnswer], votes: dict[int, TaughtVotes]) -> bytes:
+    """The taught answers (withdrawn ones marked), their wordings and what workers voted."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["id", "questions", "answer", "revision", "taught_by", "taught_at_utc",
+         "updated_by", "updated_at_utc", "withdrawn_at_utc", "votes_up", "votes_down",
+         "down_comments"]
+    )  # fmt: skip
+    for row in rows:
+        said = votes.get(row.id, TaughtVotes())
+        writer.writerow(
+            [
+                row.id,
+                " | ".join(row.questions),
+                row.answer,
+                row.revision,
+                row.taught_by,
+                f"{row.taught_at:%Y-%m-%d %H:%M:%S}",
+                row.updated_by,
+                f"{row.updated_at:%Y-%m-%d %H:%M:%S}",
+                f"{row.withdrawn_at:%Y-%m-%d %H:%M:%S}" if row.withdrawn_at else "",
+                said.up,
+                said.down,
+                " | ".join(said.comments),
+            ]
+        )
     return out.getvalue().encode("utf-8-sig")

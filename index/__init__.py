@@ -20,6 +20,14 @@ from index.answering.answerer import (
     open_answerer,
     question_key,
 )
+from index.answering.dialogue import Context, needs_context
+from index.answering.taught import (
+    MAX_ANSWER_CHARS,
+    TaughtAnswer,
+    TaughtBank,
+    TaughtMatch,
+    group_by_meaning,
+)
 from index.errors import DocumentError, IndexCoreError, ReloadInProgressError
 from index.ingest.formats import kind_of
 from index.ingest.uploads import remove_document, store_document
@@ -40,10 +48,12 @@ from index.store.status import CorpusChanges, ServingStatus, corpus_changes, ser
 from index.store.version_folder import BuildProgress
 
 __all__ = [
+    "MAX_ANSWER_CHARS",
     "MAX_QUESTION_CHARS",
     "Answer",
     "Answerer",
     "BuildProgress",
+    "Context",
     "CoreSettings",
     "CorpusChanges",
     "DocumentError",
@@ -56,11 +66,16 @@ __all__ = [
     "ServingStatus",
     "Source",
     "SwitchResult",
+    "TaughtAnswer",
+    "TaughtBank",
+    "TaughtMatch",
     "build_validated",
     "corpus_changes",
     "current_version_id",
+    "group_by_meaning",
     "kind_of",
     "load_encoder",
+    "needs_context",
     "open_answerer",
     "open_serving",
     "open_version",

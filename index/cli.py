@@ -7,6 +7,8 @@ python -m index eval [FILE...]     R@k, MRR, abstention and coverage by split, k
 python -m index calibrate [FILE...] refit the abstention model on the dev split
 python -m index fusion [FILE...]   R@k on the dev split for a grid of fusion weights
 python -m index train              fine-tune the model's adapter on train/ (about 45 minutes)
+python -m index conversation       follow-ups (eval/dialogues.jsonl) with and without context, and
+                                   the taught-answer threshold on eval/taught.jsonl
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from pathlib import Path
 
 from index.errors import IndexCoreError
 from index.model.adapter import resolve_embedding_model
+from index.model.encoder import Encoder
 from index.settings import CoreSettings
 from index.store.version_folder import IndexVersion
 
 EXIT_ERROR = 2
 DEFAULT_QUESTIONS = [Path("eval/questions.jsonl"), Path("eval/laws.jsonl")]
 REPORT_ONLY = Path("eval/report-only")
+DIALOGUES = Path("eval/dialogues.jsonl")
+TAUGHT = Path("eval/taught.jsonl")
 FUSION_GRID = {
     "unit_weight": (0.5, 1.0),
     "lexical_weight": (0.1, 0.2, 0.3),
@@ -53,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             help="a corpus folder to build an index of and use (repeatable; default: the "
             "configured corpus, and for calibrate also eval/report-only)",
         )
+    talk = commands.add_parser(
+        "conversation", help="follow-ups with and without context; taught-answer calibration"
+    )
+    talk.add_argument("--corpus", type=Path, default=None, help="default: the configured one")
     fit = commands.add_parser("train", help="fine-tune the adapter on train/ (CPU, ~45 min)")
     fit.add_argument(
         "--out",
@@ -141,10 +150,12 @@ def _with_index(settings: CoreSettings, args: argparse.Namespace) -> int:
     if args.command == "build":
         print(reload_corpus(settings, encoder).version_id)
         return 0
-    questions = load_questions(*args.questions)
-    # Versions of their own, one store per model: evaluating the base model
-    # (EMBEDDING__ADAPTER=none) never touches what serves, nor another model's versions.
     store = "eval-" + hashlib.sha1(encoder.model_name.encode()).hexdigest()[:10]
+    if args.command == "conversation":
+        return _conversation(settings, encoder, args.corpus or settings.paths.corpus_dir, store)
+    questions = load_questions(*args.questions)
+    # Versions of their own, one store per model (above): evaluating the base model
+    # (EMBEDDING__ADAPTER=none) never touches what serves, nor another model's versions.
     corpora = args.corpus or [settings.paths.corpus_dir]
     if args.command == "calibrate":
         corpora = args.corpus or [settings.paths.corpus_dir, REPORT_ONLY]
@@ -170,6 +181,32 @@ def _with_index(settings: CoreSettings, args: argparse.Namespace) -> int:
             answerer, questions, k=settings.retrieval.top_k, titles=_titles(version)
         )
         print(report(outcomes) + "\n")
+    return 0
+
+
+def _conversation(settings: CoreSettings, encoder: Encoder, corpus: Path, store: str) -> int:
+    from index.answering.answerer import open_answerer
+    from index.answering.conversation_eval import (
+        Turn,
+        calibrate_taught,
+        evaluate_dialogues,
+        load_dialogues,
+        load_taught_cases,
+    )
+    from index.answering.evaluation import load_questions
+    from index.store.lifecycle import open_corpus
+
+    version = open_corpus(settings, encoder, corpus, store=store)
+    answerer = open_answerer(settings, encoder, version)
+    titles = _titles(version)
+    standalone = [
+        Turn(q.question, q.answers, follow_up=False)
+        for q in (q.resolved(titles) for q in load_questions(*DEFAULT_QUESTIONS))
+        if q.answerable and q.answers
+    ]
+    print(f"### corpus {corpus}: index {version.version_id}")
+    print(evaluate_dialogues(answerer, load_dialogues(DIALOGUES), standalone))
+    print(calibrate_taught(encoder, load_taught_cases(TAUGHT))[1])
     return 0
 
 

@@ -25,9 +25,10 @@ from bot.ops import Metrics
 from bot.reloads import Reloader
 from bot.serving import ServingIndex
 from bot.settings import Settings
+from bot.taught import TaughtAnswers
 from bot.telegram.dispatcher import build_dispatcher
 from tests.bot_process import TOKEN
-from tests.fakes import EchoAnswerer
+from tests.fakes import CharBigramEncoder, EchoAnswerer
 from tests.telegram_stub import BotApiStub, message_update
 
 
@@ -124,9 +125,12 @@ def _services(settings: Settings, database: Database, answerer: EchoAnswerer) ->
         recorder=recorder,
     )
     metrics = Metrics()
-    answers = AnswerService(lambda: serving.answerer, on_answer=metrics.answered)
+    taught = TaughtAnswers(database.repository, CharBigramEncoder())
+    answers = AnswerService(
+        lambda: serving.answerer, taught=lambda: taught.bank, on_answer=metrics.answered
+    )
     reloader = Reloader(settings, serving, metrics)
-    return Services(settings, database, recorder, serving, answers, reloader, metrics)
+    return Services(settings, database, recorder, serving, answers, reloader, metrics, taught)
 
 
 async def test_a_question_is_recorded_under_the_version_that_answered_it_when_a_swap_happens(

@@ -336,6 +336,9 @@ def test_a_reload_through_one_instance_is_served_by_the_other_within_10_s(
             assert saved, second.log()
             feedback = f"select vote, comment from feedback where user_id = {voter}"
             assert wait_until(lambda: fetch(database, feedback) == [(-1, "电话打不通")])
+            taught_id = teach_through_telegram(stub, urls, user, database)
+            follow_up_through_telegram(stub, urls, user)
+
             # A rollback from a shell reaches both instances through the database.
             shell = site_env(data_dir, corpus_dir, DATABASE_URL=database)
             back = bot_command("rollback", env=shell)
@@ -345,6 +348,10 @@ def test_a_reload_through_one_instance_is_served_by_the_other_within_10_s(
                 while NEW_FACT in ask_instance(stub, url, next(user)):
                     assert time.monotonic() - recorded_at <= 10.0, "rollback not followed"
                     time.sleep(0.2)
+            # The taught answer outlives the rollback, on both instances.
+            for url in urls:
+                assert TAUGHT_ANSWER in ask_instance(stub, url, next(user), TAUGHT_PARAPHRASE)
+            withdraw_through_telegram(stub, urls, user, taught_id, database)
             assert first.stop() == 0
             assert second.stop() == 0
     finally:
@@ -359,16 +366,156 @@ def update(content: dict[str, Any]) -> dict[str, Any]:
     return {"update_id": next(_update_ids), **content}
 
 
-def ask_call(stub: BotApiStub, url: str, user_id: int) -> Call:
+def ask_call(stub: BotApiStub, url: str, user_id: int, question: str = NEW_FACT_QUESTION) -> Call:
     """Ask through one instance's webhook; the reply to that (new) user comes from it."""
     since = time.monotonic()
-    assert post_update(url, update(message_update(user_id, NEW_FACT_QUESTION)), SECRET) == 200
+    assert post_update(url, update(message_update(user_id, question)), SECRET) == 200
     (reply,) = stub.wait_sent(user_id, since)
     return reply
 
 
-def ask_instance(stub: BotApiStub, url: str, user_id: int) -> str:
-    return str(ask_call(stub, url, user_id).params["text"])
+def ask_instance(
+    stub: BotApiStub, url: str, user_id: int, question: str = NEW_FACT_QUESTION
+) -> str:
+    return str(ask_call(stub, url, user_id, question).params["text"])
+
+
+# --- answers the admins teach, follow-up questions ---------------------------------------------
+
+UNANSWERED = "工会会员卡丢了怎么补办？"
+TAUGHT_PARAPHRASE = "会员卡弄丢了去哪里补？"  # other words, the same need
+NEAR_DOMAIN = "社保卡丢了怎么补办？"  # close words, another need: not the union's answer
+TAUGHT_ANSWER = "带身份证到所在单位工会登记，旗县工会十个工作日内补发新卡。"
+REFUSED = "抱歉，现有文件里没有找到这个问题的答案"
+
+
+def admin_says(stub: BotApiStub, url: str, text: str) -> Call:
+    since = time.monotonic()
+    assert post_update(url, update(message_update(ADMIN, text)), SECRET) == 200
+    (reply,) = stub.wait_sent(ADMIN, since)
+    return reply
+
+
+def press(stub: BotApiStub, url: str, user_id: int, data: str) -> list[Call]:
+    """Press a button; what the bot answered (the callback answer, and any message)."""
+    since = time.monotonic()
+    assert post_update(url, update(callback_update(user_id, data)), SECRET) == 200
+    return stub.wait_for(
+        lambda c: c.at >= since and c.method == "answerCallbackQuery", timeout=20
+    ) + [c for c in stub.calls if c.at >= since and c.method == "sendMessage"]
+
+
+def buttons(call: Call) -> dict[str, str]:
+    """The reply's inline buttons: text -> callback data."""
+    rows = call.params.get("reply_markup", {}).get("inline_keyboard", [])
+    return {b["text"]: b["callback_data"] for row in rows for b in row}
+
+
+def teach_through_telegram(
+    stub: BotApiStub, urls: list[str], user: Iterator[int], database: str
+) -> int:
+    """A refused question, seen in /unanswered, taught on one instance (its conversation going
+    through the other), answered in other words on the second within seconds."""
+    assert REFUSED in ask_instance(stub, urls[0], next(user), UNANSWERED)
+    listing = admin_says(stub, urls[0], "/unanswered")
+    lines = listing.params["text"].splitlines()
+    (line,) = [line for line in lines if UNANSWERED in line]
+    number = line.split(".", 1)[0]
+    teach = buttons(listing)[f"✍️ {number}"]
+    # A forged question id changes nothing.
+    forged = press(stub, urls[1], ADMIN, "tq:AAAAAAAAAAAAAAAA")
+    assert forged[0].params.get("show_alert")
+    assert "失效" in forged[0].params["text"]
+    # A worker cannot teach.
+    worker = next(user)
+    refused = press(stub, urls[1], worker, teach)
+    assert "只有管理员" in refused[0].params["text"]
+    since = time.monotonic()
+    press(stub, urls[1], ADMIN, teach)
+    (prompt,) = stub.wait_sent(ADMIN, since)
+    assert UNANSWERED in prompt.params["text"]
+    # Too long: refused, nothing stored, the conversation goes on.
+    too_long = admin_says(stub, urls[0], "长" * 2001)
+    assert "最多 2000 字" in too_long.params["text"]
+    saved = admin_says(stub, urls[0], f"<b>{TAUGHT_ANSWER}</b>\n问：工会会员卡遗失了怎么办")
+    assert saved.params["text"].startswith("✅ 已记住")
+    taught_at = time.monotonic()
+    while True:  # the other instance serves it within seconds (no reload)
+        reply = ask_call(stub, urls[1], next(user), TAUGHT_PARAPHRASE)
+        if TAUGHT_ANSWER in reply.params["text"]:
+            break
+        assert time.monotonic() - taught_at <= 10.0, "the taught answer did not reach instance 2"
+        time.sleep(0.2)
+    served_after = time.monotonic() - taught_at
+    print(f"\nthe other instance gave the taught answer {served_after:.2f} s after it was saved")
+    text = reply.params["text"]
+    assert "<b>" in text
+    assert "&lt;b&gt;" in text
+    assert "出处：工会答复（" in text
+    assert "👎" in buttons(reply)  # a worker can say it did not help
+    near = ask_instance(stub, urls[1], next(user), NEAR_DOMAIN)
+    assert TAUGHT_ANSWER not in near
+    ((taught_id, taught_by, stored_questions),) = fetch(
+        database, "select id, taught_by, questions from taught_answers"
+    )
+    questions = json.loads(stored_questions)
+    assert taught_by == ADMIN
+    assert UNANSWERED in questions
+    assert "工会会员卡遗失了怎么办" in questions
+    answered = fetch(
+        database,
+        f"select taught_answer_id from questions where text = '{TAUGHT_PARAPHRASE}'",
+    )
+    assert (taught_id,) in answered
+    audited = fetch(database, "select action from admin_events where allowed and user_id = "
+                    f"{ADMIN} and action = 'teach'")  # fmt: skip
+    assert audited == [("teach",)]
+    return int(taught_id)
+
+
+def withdraw_through_telegram(
+    stub: BotApiStub, urls: list[str], user: Iterator[int], taught_id: int, database: str
+) -> None:
+    """/taught lists it; a stale button changes nothing; withdrawing stops it everywhere."""
+    listing = admin_says(stub, urls[1], "/taught")
+    assert TAUGHT_ANSWER[:20] in listing.params["text"]
+    withdraw = buttons(listing)[f"🗑 #{taught_id}"]
+    stale = withdraw.rsplit(":", 1)[0] + ":99"
+    (answered, *_) = press(stub, urls[0], ADMIN, stale)
+    assert "另一位管理员" in answered.params["text"]
+    assert fetch(database, "select withdrawn_at from taught_answers") == [(None,)]
+    press(stub, urls[0], ADMIN, withdraw)
+    withdrawn_at = time.monotonic()
+    for url in urls:
+        while TAUGHT_ANSWER in ask_instance(stub, url, next(user), TAUGHT_PARAPHRASE):
+            assert time.monotonic() - withdrawn_at <= 10.0, "withdrawal not followed"
+            time.sleep(0.2)
+
+
+def follow_up_through_telegram(stub: BotApiStub, urls: list[str], user: Iterator[int]) -> None:
+    """A follow-up on the other instance is read with the question before it (kept in Redis);
+    "new question" reads it on its own."""
+    worker = next(user)
+    first = ask_instance(stub, urls[0], worker, "边境口岸有货车司机之家吗？")
+    assert "货车司机之家" in first
+    follow = ask_call(stub, urls[1], worker, "建了几个？")
+    assert "（接着您前面的问题「边境口岸有货车司机之家吗？」理解）" in follow.params["text"]
+    assert "40个货车司机之家" in follow.params["text"]
+    since = time.monotonic()
+    press(stub, urls[0], worker, buttons(follow)["🆕 这是新问题"])
+    alone = stub.wait_for(
+        lambda c: (
+            c.at >= since
+            and c.method == "sendMessage"
+            and int(c.params["chat_id"]) == worker
+            and "接着您前面的问题" not in c.params["text"]
+            and ("答：" in c.params["text"] or REFUSED in c.params["text"])
+        )
+    )
+    assert alone
+    # A question that stands alone is not read with the one before it.
+    other = ask_instance(stub, urls[1], worker, "内蒙古总工会今年组织了哪些职工技能竞赛？")
+    assert "接着您前面的问题" not in other
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -38,12 +38,20 @@ LAWS = sorted(p.name for p in (REPO / "corpus").glob("*.md"))
 
 
 def _evaluation_questions() -> list[str]:
-    return [
-        json.loads(line)["question"]
-        for path in sorted((REPO / "eval").glob("*.jsonl"))
-        for line in path.read_text("utf-8").splitlines()
-        if line.strip()
-    ]
+    """Every question of eval/: the question sets', the dialogues' turns, the taught cases'."""
+    found = []
+    for path in sorted((REPO / "eval").glob("*.jsonl")):
+        for line in path.read_text("utf-8").splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if "turns" in row:
+                found += [turn["question"] for turn in row["turns"]]
+            elif "taught" in row:
+                found += [row["taught"], *row["same"], *row["other"]]
+            else:
+                found.append(row["question"])
+    return found
 
 
 def test_the_training_data_covers_every_shipped_document_in_both_languages() -> None:

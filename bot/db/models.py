@@ -51,6 +51,9 @@ class Question(Base):
     asked_at: Mapped[datetime] = mapped_column(index=True)
     # Every attempt to deliver the answer failed (Telegram down, the chat gone).
     reply_failed: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    # The admins' answer that answered it (no foreign key: taught answers are withdrawn, never
+    # deleted, and a question may reach the database from an outbox before anything else).
+    taught_answer_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class AnswerShown(Base):
@@ -108,6 +111,24 @@ class HandledUpdate(Base):
     bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     handled_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class TaughtAnswer(Base):
+    """An answer the union's admins taught, with the questions it answers. Edited in place
+    (``revision`` counts the edits: an edit names the revision it read, so two admins editing
+    at once cannot overwrite each other unseen); withdrawn, never deleted."""
+
+    __tablename__ = "taught_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    questions: Mapped[list[str]] = mapped_column(JSON)
+    answer: Mapped[str] = mapped_column(Text)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    taught_by: Mapped[int] = mapped_column(BigInteger)
+    taught_at: Mapped[datetime]
+    updated_by: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+    withdrawn_at: Mapped[datetime | None]
 
 
 class OutboxProgress(Base):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -23,6 +23,7 @@ from bot.db.models import (
     OutboxProgress,
     Question,
     ServingVersion,
+    TaughtAnswer,
     User,
 )
 from bot.redaction import redact_personal, storable
@@ -54,6 +55,24 @@ class QuestionRecord:
     answer_text: str
     section: str | None
     asked_at: datetime
+    taught_answer_id: int | None = None  # the admins' answer that answered, if one did
+
+
+@dataclass(frozen=True)
+class TaughtVotes:
+    """What workers said of a taught answer: votes and the latest 👎 comments."""
+
+    up: int = 0
+    down: int = 0
+    comments: tuple[str, ...] = ()
+
+
+class StaleEditError(RuntimeError):
+    """A taught answer changed (another admin's edit or withdrawal) since the editor read it."""
+
+    def __init__(self, current: TaughtAnswer | None):
+        super().__init__("the taught answer changed meanwhile")
+        self.current = current  # what is stored now (None: no such answer)
 
 
 @dataclass(frozen=True)
@@ -139,6 +158,7 @@ class Repository:
                 latency_ms=record.latency_ms,
                 index_version=record.index_version,
                 asked_at=record.asked_at,
+                taught_answer_id=record.taught_answer_id,
             )
             await session.execute(question.on_conflict_do_nothing(index_elements=[Question.id]))
             shown = insert(AnswerShown).values(
@@ -324,6 +344,102 @@ class Repository:
                 )
             )
 
+    # --- answers the admins taught -------------------------------------------------------
+
+    async def taught_answers(self, *, withdrawn: bool = False) -> list[TaughtAnswer]:
+        """The taught answers in force (``withdrawn``: the withdrawn ones too), oldest first."""
+        async with self.sessions() as session:
+            query = select(TaughtAnswer).order_by(TaughtAnswer.id)
+            if not withdrawn:
+                query = query.where(TaughtAnswer.withdrawn_at.is_(None))
+            return list(await session.scalars(query))
+
+    async def taught_signature(self) -> tuple[int, int]:
+        """Changes whenever an answer is taught, edited or withdrawn (what instances poll)."""
+        async with self.sessions() as session:
+            row = (
+                await session.execute(
+                    select(func.count(), func.coalesce(func.sum(TaughtAnswer.revision), 0))
+                )
+            ).one()
+            return int(row[0]), int(row[1])
+
+    async def teach(self, questions: list[str], answer: str, admin_id: int) -> TaughtAnswer:
+        """Store a new taught answer (and its audit event, in the same transaction)."""
+        now = utcnow()
+        taught = TaughtAnswer(
+            questions=list(dict.fromkeys(storable(redact_personal(q)) for q in questions)),
+            answer=storable(answer),
+            revision=1,
+            taught_by=admin_id,
+            taught_at=now,
+            updated_by=admin_id,
+            updated_at=now,
+        )
+        async with self._transaction() as session:
+            session.add(taught)
+            await session.flush()
+            session.add(_taught_event(admin_id, "teach", taught))
+        return taught
+
+    async def edit_taught(
+        self,
+        answer_id: int,
+        revision: int,
+        admin_id: int,
+        *,
+        answer: str | None = None,
+        more_questions: Sequence[str] = (),
+        withdraw: bool = False,
+    ) -> TaughtAnswer:
+        """Change the answer (its text, more questions, or withdraw it) if it is still at
+        ``revision``; StaleEditError with what is stored now otherwise. One UPDATE ... WHERE
+        revision = read, so of two admins editing at once exactly one wins."""
+        async with self._transaction() as session:
+            current = await session.get(TaughtAnswer, answer_id, with_for_update=True)
+            if current is None or current.revision != revision or current.withdrawn_at:
+                raise StaleEditError(_detached(session, current))
+            values: dict[str, Any] = {
+                "revision": revision + 1, "updated_by": admin_id, "updated_at": utcnow()
+            }  # fmt: skip
+            if answer is not None:
+                values["answer"] = storable(answer)
+            if more_questions:
+                added = [storable(redact_personal(q)) for q in more_questions]
+                values["questions"] = list(dict.fromkeys([*current.questions, *added]))
+            if withdraw:
+                values["withdrawn_at"] = values["updated_at"]
+            done = await session.execute(
+                update(TaughtAnswer)
+                .where(TaughtAnswer.id == answer_id, TaughtAnswer.revision == revision)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                await session.refresh(current)
+                raise StaleEditError(_detached(session, current))
+            await session.refresh(current)
+            session.add(_taught_event(admin_id, "withdraw" if withdraw else "edit", current))
+            return current
+
+    async def taught_votes(self) -> dict[int, TaughtVotes]:
+        """Votes and 👎 comments on the questions each taught answer answered."""
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(Question.taught_answer_id, Feedback.vote, Feedback.comment)
+                .join(Feedback, Feedback.question_id == Question.id)
+                .where(Question.taught_answer_id.is_not(None))
+                .order_by(Feedback.created_at)
+            )
+            found: dict[int, TaughtVotes] = {}
+            for answer_id, vote, comment in rows.all():
+                if answer_id is None:
+                    continue
+                was = found.get(answer_id, TaughtVotes())
+                comments = (*was.comments, comment)[-3:] if comment else was.comments
+                found[answer_id] = TaughtVotes(was.up + (vote > 0), was.down + (vote < 0), comments)
+            return found
+
     # --- usage ---------------------------------------------------------------------------
 
     async def usage(self, since: datetime, *, top: int = 10) -> UsageStats:
@@ -370,6 +486,25 @@ class Repository:
                 .limit(limit)
             )
             return list(found)
+
+
+def _detached(session: AsyncSession, row: TaughtAnswer | None) -> TaughtAnswer | None:
+    """``row`` as read, kept readable after the transaction rolls back (which expires what the
+    session holds)."""
+    if row is not None:
+        session.expunge(row)
+    return row
+
+
+def _taught_event(admin_id: int, action: str, taught: TaughtAnswer) -> AdminEvent:
+    detail = f"#{taught.id} r{taught.revision}: {taught.questions[0] if taught.questions else ''}"
+    return AdminEvent(
+        user_id=admin_id,
+        action=action,
+        allowed=True,
+        detail=storable(redact_personal(detail))[:200],
+        at=utcnow(),
+    )
 
 
 def _days(start: datetime, end: datetime) -> list[str]:

@@ -76,6 +76,8 @@ def describe(event: TelegramObject) -> tuple[str, str | None]:
             size = event.document.file_size
             return "upload", f"{event.document.file_name} ({size} bytes)"[:_DETAIL_MAX]
         text = event.text or ""
-        command = text.split(maxsplit=1)[0].split("@", 1)[0] if text else "?"
+        if not text.startswith("/"):  # a reply in an admin conversation (a taught answer)
+            return "text", text[:_DETAIL_MAX] or None
+        command = text.split(maxsplit=1)[0].split("@", 1)[0]
         return command[:32], text[:_DETAIL_MAX] or None
     return type(event).__name__, None

@@ -42,3 +42,34 @@ class AskSuggested(CallbackData, prefix="k"):
 
 def valid_question_id(value: str) -> bool:
     return bool(QUESTION_ID.match(value))
+
+
+class NewTopic(CallbackData, prefix="n"):
+    """A follow-up read with the earlier question: read it on its own instead."""
+
+    q: str
+
+
+class TeachQuestion(CallbackData, prefix="tq"):
+    """/unanswered: answer this (stored) question."""
+
+    q: str
+
+
+class TeachPassage(CallbackData, prefix="tp"):
+    """While teaching: answer with the ``i``-th passage shown for the question."""
+
+    q: str
+    i: int
+
+
+class EditTaught(CallbackData, prefix="te"):
+    """/taught: edit answer ``id`` as read at revision ``r`` (a stale revision changes nothing)."""
+
+    id: int
+    r: int
+
+
+class WithdrawTaught(CallbackData, prefix="tw"):
+    id: int
+    r: int

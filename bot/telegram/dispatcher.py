@@ -9,6 +9,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.telegram.answer_cache import AnswerCache
+from bot.telegram.dialogue import DialogueMemory
 from bot.telegram.handlers import build_router
 from bot.telegram.middlewares import InFlight, LanguageMiddleware, Throttling
 from bot.telegram.updates import ExactlyOnce
@@ -28,6 +29,8 @@ def build_dispatcher(services: Services, *, fsm_storage: BaseStorage | None = No
     dispatcher["repository"] = services.database.repository  # reads; writes: the recorder
     dispatcher["reloader"] = services.reloader
     dispatcher["cache"] = AnswerCache()
+    dispatcher["taught"] = services.taught
+    dispatcher["dialogue"] = DialogueMemory(settings.telegram.dialogue_minutes)
     in_flight = InFlight()
     dispatcher["in_flight"] = in_flight  # the shutdown waits for the updates it counts
     dispatcher.update.outer_middleware(in_flight)

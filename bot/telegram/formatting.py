@@ -17,9 +17,12 @@ _TAG = re.compile(r"</?[a-z][^<>]*>")
 def answer_blocks(answer: Answer, texts: Texts) -> list[str]:
     """The answer as HTML paragraphs (each balanced, so any split between them is safe)."""
     if answer.answered:
+        citation = answer.citation
+        if answer.taught is not None:  # the union's own answer, not a document's
+            citation = texts.taught_source.format(date=answer.taught.taught_on.isoformat())
         return [
             f"<b>{escape(texts.answer_label)}</b>{escape(answer.answer)}",
-            f"<i>{escape(texts.source_label)}{escape(answer.citation)}</i>",
+            f"<i>{escape(texts.source_label)}{escape(citation)}</i>",
         ]
     head = escape(texts.refusal(answer.reason, ask_instead=bool(answer.ask_instead)))
     if answer.ask_instead:  # the questions are buttons that ask them (handlers/questions.py)

@@ -84,22 +84,28 @@ async def serve(services: Services, dispatcher: Dispatcher, bot: Bot) -> None:
     )
     in_flight: InFlight = dispatcher["in_flight"]
     follower: asyncio.Task[None] | None = None
+    taught_follower: asyncio.Task[None] | None = None
 
     async def on_startup(bot: Bot) -> None:
-        nonlocal follower
+        nonlocal follower, taught_follower
         await _until_reachable(lambda: _set_commands(bot, settings), "setting the commands menu")
         me = await _until_reachable(bot.me, "getMe")
         follower = asyncio.create_task(
             serving.follow(database.repository, settings.admin.version_poll_s, after=migrated),
             name="version-follower",
         )
+        taught_follower = asyncio.create_task(
+            services.taught.follow(settings.admin.version_poll_s, after=migrated),
+            name="taught-follower",
+        )
         log.info("serving Telegram as @%s (%s mode)", me.username, settings.telegram.mode)
 
     async def on_shutdown() -> None:
-        if follower is not None:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+        for task in (follower, taught_follower):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         grace = settings.telegram.shutdown_grace_s
         if not await in_flight.counter.wait_idle(grace):
             log.error(

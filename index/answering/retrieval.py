@@ -44,6 +44,9 @@ class RetrievalParams:
     # Above this many passages, only the nearest this many by meaning and the best this many by
     # BM25 are scored in full.
     candidates: int = 100
+    # A follow-up: passages of the documents the earlier turn was answered from gain this many
+    # standard scores (workers' follow-ups mostly stay with the same law; eval/dialogues.jsonl).
+    context_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -144,8 +147,11 @@ class HybridRetriever:
     def retrieve(self, question: str, k: int) -> Retrieval:
         return self.retrieve_encoded(question, self.encoder.encode_queries([question])[0], k)
 
-    def retrieve_encoded(self, question: str, query: Vectors, k: int) -> Retrieval:
-        """Rank with a query vector computed elsewhere (the bot batches concurrent questions)."""
+    def retrieve_encoded(
+        self, question: str, query: Vectors, k: int, *, prefer: frozenset[str] = frozenset()
+    ) -> Retrieval:
+        """Rank with a query vector computed elsewhere (the bot batches concurrent questions).
+        A follow-up ``prefer``s the documents the earlier turn was answered from."""
         version = self.version
         words = tuple(tokenize(question))
         known = [w for w in words if w in self._vocabulary]
@@ -167,6 +173,11 @@ class HybridRetriever:
         )
         if self.params.bank_weight and len(self._bank_rows):
             fused = fused + self.params.bank_weight * self._bank_signal(query, candidates)
+        if prefer and self.params.context_weight:
+            same = np.fromiter(
+                (version.chunks[i].doc_id in prefer for i in candidates), bool, len(candidates)
+            )
+            fused = fused + self.params.context_weight * same
         quantity = bool(_QUANTITY_QUESTION.search(question))
         if quantity:
             fused = fused - self.params.quantity_penalty * ~self._has_number[candidates]

@@ -9,6 +9,7 @@ from bot.telegram.handlers import (
     admin_docs,
     admin_index,
     admin_stats,
+    admin_taught,
     errors,
     fallback,
     feedback,
@@ -30,6 +31,7 @@ def build_router(*, throttling: BaseMiddleware) -> Router:
         admin_index.router(),
         admin_docs.router(),
         admin_stats.router(),
+        admin_taught.router(),
         asking,
         fallback.router(),
     )

@@ -1,4 +1,5 @@
-"""Admins: /stats (a chart and a summary) and /export (unanswered questions as CSV)."""
+"""Admins: /stats (a chart and a summary) and /export (unanswered questions and taught answers
+as CSV)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from bot.db.repository import Repository, utcnow
 from bot.settings import Settings
 from bot.telegram.admin_gate import AdminGate
 from bot.texts import Texts
-from bot.usage_report import unanswered_csv, usage_chart
+from bot.usage_report import taught_csv, unanswered_csv, usage_chart
 
 STATS_DAYS = 30
 _TOP_CHARS = 60
@@ -53,13 +54,22 @@ async def on_export(
     questions = await repository.unanswered(utcnow() - timedelta(days=days))
     if not questions:
         await message.answer(admin.export_none.format(days=days), parse_mode=None)
-        return
-    data = await asyncio.to_thread(unanswered_csv, questions)
-    await message.answer_document(
-        BufferedInputFile(data, filename=f"unanswered-{utcnow():%Y%m%d}.csv"),
-        caption=admin.export_caption.format(days=days, count=len(questions)),
-        parse_mode=None,
-    )
+    else:
+        data = await asyncio.to_thread(unanswered_csv, questions)
+        await message.answer_document(
+            BufferedInputFile(data, filename=f"unanswered-{utcnow():%Y%m%d}.csv"),
+            caption=admin.export_caption.format(days=days, count=len(questions)),
+            parse_mode=None,
+        )
+    taught = await repository.taught_answers(withdrawn=True)
+    if taught:
+        votes = await repository.taught_votes()
+        data = await asyncio.to_thread(taught_csv, taught, votes)
+        await message.answer_document(
+            BufferedInputFile(data, filename=f"taught-{utcnow():%Y%m%d}.csv"),
+            caption=admin.export_taught_caption.format(count=len(taught)),
+            parse_mode=None,
+        )
 
 
 def router() -> Router:

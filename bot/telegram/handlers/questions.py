@@ -1,13 +1,17 @@
 """Any text addressed to the bot is a question: typing..., the answer, then storage. A refusal
-offers questions the bot can answer as buttons; pressing one asks it."""
+offers questions the bot can answer as buttons; pressing one asks it. A question that cannot
+stand alone is read with the chat's previous one (``bot/telegram/dialogue.py``); the reply says
+so, and its "new question" button reads it on its own."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from html import escape
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
@@ -20,18 +24,27 @@ from aiogram.utils.chat_action import ChatActionSender
 
 from bot.answers import AnswerService
 from bot.db.recorder import Recorder
-from bot.db.repository import QuestionRecord, utcnow
+from bot.db.repository import QuestionRecord, Repository, utcnow
 from bot.redaction import redact_personal
 from bot.serving import ServingIndex
 from bot.settings import Settings
 from bot.telegram.answer_cache import AnswerCache
-from bot.telegram.callbacks import AskSuggested, ShowSources, Vote, question_id_for
+from bot.telegram.callbacks import (
+    AskSuggested,
+    NewTopic,
+    ShowSources,
+    Vote,
+    question_id_for,
+    valid_question_id,
+)
+from bot.telegram.dialogue import DialogueMemory, Turn
 from bot.telegram.filters import AddressedToBot
 from bot.telegram.formatting import answer_blocks, split_messages
 from bot.texts import Texts
 from index import Answer, question_key
 
 log = logging.getLogger(__name__)
+_LOOKUP_TIMEOUT_S = 3.0
 
 
 # `F.text.is_not(None)`, not `F.text`: an empty text is still a text (it gets "the question is
@@ -46,10 +59,13 @@ async def on_question(
     cache: AnswerCache,
     settings: Settings,
     event_update: Update,
+    dialogue: DialogueMemory,
+    state: FSMContext,
 ) -> None:
+    turn = await dialogue.recall(state)
     await _answer_and_reply(
         message, message.from_user, question, bot, texts, answers, recorder, cache, settings,
-        event_update,
+        event_update, dialogue, state, turn,
     )  # fmt: skip
 
 
@@ -64,6 +80,8 @@ async def on_suggested(
     settings: Settings,
     serving: ServingIndex,
     event_update: Update,
+    dialogue: DialogueMemory,
+    state: FSMContext,
 ) -> None:
     """A suggested question's button: ask it, as if the user had typed it."""
     question = serving.answerer.suggested_question(callback_data.k)
@@ -74,8 +92,60 @@ async def on_suggested(
     await query.message.answer(f"❓ {escape(question)}")
     await _answer_and_reply(
         query.message, query.from_user, question, bot, texts, answers, recorder, cache, settings,
-        event_update,
+        event_update, dialogue, state, None,
     )  # fmt: skip
+
+
+async def on_new_topic(
+    query: CallbackQuery,
+    callback_data: NewTopic,
+    bot: Bot,
+    texts: Texts,
+    answers: AnswerService,
+    recorder: Recorder,
+    cache: AnswerCache,
+    settings: Settings,
+    event_update: Update,
+    dialogue: DialogueMemory,
+    state: FSMContext,
+    repository: Repository,
+) -> None:
+    """ "New question" under a follow-up: forget the earlier turn, answer it on its own."""
+    await dialogue.forget(state)
+    question = await _asked(callback_data.q, cache, repository)
+    if question is None or not isinstance(query.message, Message):
+        await query.answer(texts.expired)  # a forged button, or a question since forgotten
+        return
+    await query.answer()
+    await query.message.answer(f"{escape(texts.new_topic_done)}\n❓ {escape(question)}")
+    await _answer_and_reply(
+        query.message, query.from_user, question, bot, texts, answers, recorder, cache,
+        settings, event_update, dialogue, state, None,
+    )  # fmt: skip
+
+
+async def _asked(question_id: str, cache: AnswerCache, repository: Repository) -> str | None:
+    """The question ``question_id`` asked: from this instance's cache, else as stored (its
+    answer may have been given by another instance)."""
+    if not valid_question_id(question_id):
+        return None
+    cached = cache.get(question_id)
+    if cached is not None:
+        return cached.question
+    # The instance that answered may not have stored it yet (its writes are batched): a
+    # button pressed right away, reaching this instance, waits a little for the row.
+    deadline = asyncio.get_running_loop().time() + _LOOKUP_TIMEOUT_S
+    while True:
+        try:
+            stored = await asyncio.wait_for(repository.question(question_id), _LOOKUP_TIMEOUT_S)
+        except Exception as exc:  # the database is away: the button cannot be served now
+            log.warning("cannot look up question %s: %r", question_id, exc)
+            return None
+        if stored is not None:
+            return stored.text
+        if asyncio.get_running_loop().time() > deadline:
+            return None  # a forged id, or a question since forgotten
+        await asyncio.sleep(0.2)
 
 
 async def _answer_and_reply(
@@ -89,9 +159,14 @@ async def _answer_and_reply(
     cache: AnswerCache,
     settings: Settings,
     event_update: Update,
+    dialogue: DialogueMemory,
+    state: FSMContext,
+    turn: Turn | None,
 ) -> None:
     async with ChatActionSender.typing(bot=bot, chat_id=message.chat.id):
-        answer = await answers.answer(question, settings.retrieval.top_k)
+        answer = await answers.answer(
+            question, settings.retrieval.top_k, previous=turn.context if turn else None
+        )
     # Keyed by the update: answered again after a crash, it is stored once.
     question_id = question_id_for(bot.token, event_update.update_id)
     cache.put(question_id, answer)
@@ -110,11 +185,15 @@ async def _answer_and_reply(
         answer_text=answer.answer,
         section=answer.section,
         asked_at=utcnow(),
+        taught_answer_id=answer.taught.answer_id if answer.taught else None,
     )
     # Recorded first, independently of the reply: a question whose answer cannot be delivered
     # is still stored, and marked so.
     recorder.store("question", record, f"question {question_id}")
-    parts = split_messages(answer_blocks(answer, texts))
+    blocks = answer_blocks(answer, texts)
+    if answer.read_with is not None and turn is not None:
+        blocks.insert(0, f"<i>{escape(texts.read_with.format(question=turn.question))}</i>")
+    parts = split_messages(blocks)
     try:
         for i, part in enumerate(parts):
             markup = _buttons(question_id, answer, texts) if i == len(parts) - 1 else None
@@ -122,6 +201,8 @@ async def _answer_and_reply(
     except TelegramAPIError as exc:  # retried already (see BotApiRetry)
         log.error("the answer to question %s could not be delivered: %r", question_id, exc)
         recorder.store("reply_failed", {"question_id": question_id}, f"reply failed {question_id}")
+    if answer.answered:  # the next turn may lean on this one (kept after the reply is out)
+        await dialogue.remember(state, question, answer.context)
 
 
 def _buttons(question_id: str, answer: Answer, texts: Texts) -> InlineKeyboardMarkup | None:
@@ -129,19 +210,23 @@ def _buttons(question_id: str, answer: Answer, texts: Texts) -> InlineKeyboardMa
         [InlineKeyboardButton(text=q, callback_data=AskSuggested(k=question_key(q)).pack())]
         for q in answer.ask_instead
     ]
-    if not answer.sources:
-        return InlineKeyboardMarkup(inline_keyboard=suggested) if suggested else None
-    row = [
-        InlineKeyboardButton(
-            text=texts.show_sources, callback_data=ShowSources(q=question_id).pack()
+    row = []
+    if answer.sources:
+        row.append(
+            InlineKeyboardButton(
+                text=texts.show_sources, callback_data=ShowSources(q=question_id).pack()
+            )
         )
-    ]
-    if answer.answered:
+    if answer.answered:  # a taught answer has no sources, and is voted on all the same
         row += [
             InlineKeyboardButton(text="👍", callback_data=Vote(q=question_id, up=True).pack()),
             InlineKeyboardButton(text="👎", callback_data=Vote(q=question_id, up=False).pack()),
         ]
-    return InlineKeyboardMarkup(inline_keyboard=[*suggested, row])
+    rows = [*suggested, row] if row else suggested
+    if answer.read_with is not None:
+        new = NewTopic(q=question_id).pack()
+        rows.append([InlineKeyboardButton(text=texts.new_topic, callback_data=new)])
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
 def router() -> Router:
@@ -151,4 +236,5 @@ def router() -> Router:
     r.message.register(on_question, *asked)
     r.edited_message.register(on_question, *asked)
     r.callback_query.register(on_suggested, AskSuggested.filter())
+    r.callback_query.register(on_new_topic, NewTopic.filter())
     return r
