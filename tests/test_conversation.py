@@ -11,11 +11,15 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.storage.base import StorageKey
+from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.answers import AnswerService
 from bot.console import chat
 from bot.db.repository import QuestionRecord, Repository, StaleEditError, utcnow
 from bot.taught import TaughtAnswers
+from bot.telegram.dialogue import DialogueMemory
 from bot.telegram.handlers.admin_taught import parse_answer
 from bot.usage_report import taught_csv
 from index import Context, Reason, TaughtAnswer, TaughtBank, group_by_meaning, needs_context
@@ -228,3 +232,19 @@ def test_the_console_chat_reads_a_turn_with_the_one_before_until_new() -> None:
         [Context("试用期最长多久", ("doc.txt",))],  # what the first answer's context was
         [None],  # /new forgot it
     ]
+
+
+async def test_a_chats_last_question_is_kept_for_minutes_and_forgotten_on_request() -> None:
+    storage = MemoryStorage()
+    key = StorageKey(bot_id=1, chat_id=5, user_id=5)
+    state = FSMContext(storage=storage, key=key)
+    await state.set_data({"question_id": "comment prompt"})  # another feature's state
+    memory = DialogueMemory(minutes=10)
+    await memory.remember(state, "试用期最长多久", Context("试用期最长多久", ("law",)))
+    turn = await memory.recall(state)
+    assert turn is not None
+    assert turn.context == Context("试用期最长多久", ("law",))
+    assert await state.get_data() == {"question_id": "comment prompt"}  # untouched
+    assert await DialogueMemory(minutes=-1).recall(state) is None  # all it keeps is too old
+    await memory.forget(state)
+    assert await memory.recall(state) is None

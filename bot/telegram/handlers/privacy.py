@@ -6,9 +6,11 @@ import asyncio
 
 from aiogram import Router
 from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 from bot.db.recorder import Recorder
+from bot.telegram.dialogue import DialogueMemory
 from bot.telegram.middlewares import InFlight
 from bot.texts import Texts
 
@@ -16,11 +18,17 @@ _CONFIRM_TIMEOUT_S = 5.0
 
 
 async def on_forget_me(
-    message: Message, texts: Texts, recorder: Recorder, in_flight: InFlight
+    message: Message,
+    texts: Texts,
+    recorder: Recorder,
+    in_flight: InFlight,
+    dialogue: DialogueMemory,
+    state: FSMContext,
 ) -> None:
     if message.from_user is None:
         return
     user_id = message.from_user.id
+    await dialogue.forget(state)  # the last question kept for a follow-up, too
     # Questions of theirs still being answered (sent just before) are recorded first...
     await in_flight.wait_user(user_id, others_than=1, timeout=_CONFIRM_TIMEOUT_S)
     # ...and this is queued behind them, so nothing of theirs is written after it.
