@@ -334,15 +334,7 @@ class Repository:
         self, user_id: int, action: str, *, allowed: bool, detail: str | None = None
     ) -> None:
         async with self._transaction() as session:
-            session.add(
-                AdminEvent(
-                    user_id=user_id,
-                    action=action,
-                    allowed=allowed,
-                    detail=storable(redact_personal(detail)) if detail else detail,
-                    at=utcnow(),
-                )
-            )
+            session.add(_admin_event(user_id, action, allowed=allowed, detail=detail))
 
     # --- answers the admins taught -------------------------------------------------------
 
@@ -496,15 +488,22 @@ def _detached(session: AsyncSession, row: TaughtAnswer | None) -> TaughtAnswer |
     return row
 
 
-def _taught_event(admin_id: int, action: str, taught: TaughtAnswer) -> AdminEvent:
-    detail = f"#{taught.id} r{taught.revision}: {taught.questions[0] if taught.questions else ''}"
+def _admin_event(user_id: int, action: str, *, allowed: bool, detail: str | None) -> AdminEvent:
+    """An audit-log row, its detail redacted and storable."""
     return AdminEvent(
-        user_id=admin_id,
+        user_id=user_id,
         action=action,
-        allowed=True,
-        detail=storable(redact_personal(detail))[:200],
+        allowed=allowed,
+        detail=storable(redact_personal(detail)) if detail else detail,
         at=utcnow(),
     )
+
+
+def _taught_event(admin_id: int, action: str, taught: TaughtAnswer) -> AdminEvent:
+    detail = f"#{taught.id} r{taught.revision}: {taught.questions[0] if taught.questions else ''}"
+    event = _admin_event(admin_id, action, allowed=True, detail=detail)
+    event.detail = event.detail[:200] if event.detail else event.detail  # cut once redacted
+    return event
 
 
 def _days(start: datetime, end: datetime) -> list[str]:

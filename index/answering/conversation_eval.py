@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from index.answering.answerer import Answer, QuestionAnswerer
-from index.answering.citations import answers_passage
 from index.answering.dialogue import Context
+from index.answering.evaluation import holds
 from index.answering.taught import TaughtAnswer, TaughtBank
 from index.model.encoder import Encoder
 
@@ -61,11 +61,7 @@ def load_dialogues(path: Path) -> list[Dialogue]:
 
 def found(answer: Answer, answers: Sequence[str], k: int = TOP) -> bool:
     """Whether one of the first ``k`` sources is a passage ``answers`` names."""
-    return any(
-        answers_passage(s.document, s.section, s.text, a)
-        for s in answer.sources[:k]
-        for a in answers
-    )
+    return any(holds(s, a) for s in answer.sources[:k] for a in answers)
 
 
 @dataclass
