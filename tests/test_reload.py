@@ -294,12 +294,12 @@ def test_a_reload_through_one_instance_is_served_by_the_other_within_10_s(
                 database, "select version_id, action from serving_versions order by id"
             )
             assert recorded[-1] == (new, "reload")
-            stored = fetch(
-                database,
+            asked = (
                 "select index_version from questions where text = "
-                f"'{NEW_FACT_QUESTION}' order by asked_at",
+                f"'{NEW_FACT_QUESTION}' order by asked_at"
             )
-            assert stored[-1] == (new,)
+            # The recorder writes after the reply is out: wait for the last question's row.
+            assert wait_until(lambda: fetch(database, asked)[-1] == (new,))
 
             # Conversation state lives in Redis: a 👎 on one instance, the comment on the other.
             voter = next(user)

@@ -167,6 +167,10 @@ async def _answer_and_reply(
         answer = await answers.answer(
             question, settings.retrieval.top_k, previous=turn.context if turn else None
         )
+    if answer.answered:  # the next turn may lean on this one
+        # Kept before the reply goes out, so a follow-up sent on reading it (to any instance)
+        # finds it; a store that is away costs this once (see FailSoftStorage), then nothing.
+        await dialogue.remember(state, question, answer.context)
     # Keyed by the update: answered again after a crash, it is stored once.
     question_id = question_id_for(bot.token, event_update.update_id)
     cache.put(question_id, answer)
@@ -201,8 +205,6 @@ async def _answer_and_reply(
     except TelegramAPIError as exc:  # retried already (see BotApiRetry)
         log.error("the answer to question %s could not be delivered: %r", question_id, exc)
         recorder.store("reply_failed", {"question_id": question_id}, f"reply failed {question_id}")
-    if answer.answered:  # the next turn may lean on this one (kept after the reply is out)
-        await dialogue.remember(state, question, answer.context)
 
 
 def _buttons(question_id: str, answer: Answer, texts: Texts) -> InlineKeyboardMarkup | None:
