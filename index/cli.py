@@ -19,6 +19,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from index.errors import IndexCoreError
 from index.model.adapter import resolve_embedding_model
@@ -31,11 +32,11 @@ DEFAULT_QUESTIONS = [Path("eval/questions.jsonl"), Path("eval/laws.jsonl")]
 REPORT_ONLY = Path("eval/report-only")
 DIALOGUES = Path("eval/dialogues.jsonl")
 TAUGHT = Path("eval/taught.jsonl")
-FUSION_GRID = {
+FUSION_GRID: dict[str, Sequence[float]] = {
     "unit_weight": (0.5, 1.0),
     "lexical_weight": (0.1, 0.2, 0.3),
-    "bank_weight": (0.0, 1.0, 2.0),
-    "bank_floor": (0.8, 0.85),
+    "bank_weight": (0.0, 2.0, 3.0, 4.0),
+    "bank_floor_sd": (2.0, 2.5, 3.0, 3.5, 4.0),
 }  # the report alone: abstention must hold without the laws
 
 
@@ -121,7 +122,7 @@ def _train(settings: CoreSettings, args: argparse.Namespace) -> int:
     from index.training.trainer import TrainConfig, train
 
     logging.getLogger("index").setLevel(logging.INFO)
-    overrides = {
+    overrides: dict[str, Any] = {
         key: value
         for key, value in (
             ("epochs", args.epochs),

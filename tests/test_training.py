@@ -252,3 +252,43 @@ def test_the_five_questions_a_union_hears_most_are_answered_from_the_right_place
         answers_passage(answer.document or "", answer.section or "", answer.answer, e)
         for e in expected
     ), answer.citation
+
+
+@pytest.mark.slow
+def test_the_bank_lifts_the_answers_the_model_alone_misses_and_offers_only_what_it_finds(  # type: ignore[no-untyped-def]
+    shipped,
+) -> None:
+    """The version keeps every bank question; those whose answer the model alone does not put
+    among its three nearest passages are not offered after a refusal, but asked as they are,
+    the bank signal ranks their answer first or near it."""
+    from index.answering.retrieval import HybridRetriever
+
+    _, answerer, _ = shipped
+    retriever = answerer._retriever
+    version, bank = retriever.version, retriever.version.bank
+    missed = [i for i, offered in enumerate(bank.offered) if not offered]
+    assert len(bank) > 2000
+    assert 0 < len(missed) < len(bank) / 2, (len(bank), len(missed))
+
+    without = HybridRetriever(version, retriever.encoder, replace(retriever.params, bank_weight=0))
+
+    def rank(r: HybridRetriever, i: int) -> int | None:
+        passages = r.retrieve_encoded(bank.questions[i], bank.vectors[i], 5).passages
+        ids = {version.chunks[row].chunk_id for row in bank.rows[i]}
+        return next((n + 1 for n, p in enumerate(passages) if p.chunk.chunk_id in ids), None)
+
+    sample = missed[:: max(len(missed) // 60, 1)]
+    lifted = [rank(retriever, i) for i in sample]
+    alone = [rank(without, i) for i in sample]
+    top3 = sum(r is not None and r <= 3 for r in lifted) / len(sample)
+    assert top3 >= 0.9, top3
+    assert top3 > sum(r is not None and r <= 3 for r in alone) / len(sample) + 0.2
+    # The floor a bank question must clear is placed above what off-domain questions reach.
+    off_domain = np.asarray(version.reference["vectors"])
+    reaching = (off_domain @ bank.vectors.T).max(axis=1) >= retriever.bank_floor
+    assert 0.3 < retriever.bank_floor < 1
+    assert reaching.sum() <= 2, reaching.sum()
+    # A refusal offers only questions the model answers: none of the missed ones.
+    offered = {q for i, q in enumerate(bank.questions) if bank.offered[i]}
+    for i in sample[:10]:
+        assert set(bank.nearest(bank.vectors[i])) <= offered

@@ -218,7 +218,11 @@ class Answerer:
         self.version = version.version_id
         self.documents = len(version.manifest.documents)
         self._bank = version.bank
-        self._bank_keys = {question_key(q): q for q in version.bank.questions}
+        self._bank_keys = {
+            question_key(q): q
+            for q, offered in zip(version.bank.questions, version.bank.offered, strict=True)
+            if offered
+        }
 
     @cached_property
     def suggestions(self) -> tuple[str, ...]:
@@ -406,7 +410,7 @@ def open_retriever(
         unit_weight=settings.retrieval.unit_weight,
         quantity_penalty=settings.retrieval.quantity_penalty,
         bank_weight=settings.retrieval.bank_weight,
-        bank_floor=settings.retrieval.bank_floor,
+        bank_floor_sd=settings.retrieval.bank_floor_sd,
         context_weight=settings.retrieval.context_weight,
     )
     return HybridRetriever(version, encoder, params)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -288,7 +289,8 @@ def fusion_grid(
     names = list(grid)
     lines = [" ".join(f"{n:>15}" for n in names) + "   laws R@1 R@3  MRR   report R@1 R@3"]
     for values in itertools.product(*(grid[n] for n in names)):
-        params = replace(base, **dict(zip(names, values, strict=True)))
+        weights: dict[str, Any] = dict(zip(names, values, strict=True))
+        params = replace(base, **weights)
         retriever = HybridRetriever(version, encoder, params)
         ranks: dict[bool, list[int | None]] = {True: [], False: []}
         for question, vector in zip(dev, vectors, strict=True):

@@ -1,10 +1,12 @@
 """The question bank: the questions the project wrote as workers ask them (``train/questions``),
 each linked to the passages that answer it.
 
-A version keeps the bank questions its documents answer, with their vectors (``bank.jsonl``,
-``bank.npy``, written when it is built; the vector cache spares a reload re-encoding them). A
-refusal offers the nearest of them, one per passage, as questions the bot knows how to answer
-("您可以这样问：…"), rather than keyword lists.
+A version keeps every bank question its documents answer, with their vectors (``bank.jsonl``,
+``bank.npy``, written when it is built; the vector cache spares a reload re-encoding them).
+Ranking uses them all: a question that nearly repeats a bank question lifts the passages that
+answer it (``index.answering.retrieval``), most of all where the model alone misses them. A
+refusal offers the nearest of those the model itself finds (``offered``), one per passage, as
+questions the bot knows how to answer ("您可以这样问：…"), rather than keyword lists.
 """
 
 from __future__ import annotations
@@ -35,17 +37,20 @@ class QuestionBank:
     questions: tuple[str, ...]
     rows: tuple[tuple[int, ...], ...]  # the chunk rows that answer each question
     vectors: np.ndarray  # one query vector per question
+    # Whether each question may be offered after a refusal: an answering passage is among its
+    # three nearest, so asking it gets the answer it promises.
+    offered: tuple[bool, ...]
 
     @classmethod
     def empty(cls, dim: int) -> QuestionBank:
-        return cls((), (), np.zeros((0, dim), dtype=np.float32))
+        return cls((), (), np.zeros((0, dim), dtype=np.float32), ())
 
     def __len__(self) -> int:
         return len(self.questions)
 
     def nearest(self, query: np.ndarray, n: int = 3) -> tuple[str, ...]:
-        """The ``n`` bank questions nearest ``query``, at most one per answering passage, none
-        below :data:`MIN_SIMILARITY`."""
+        """The ``n`` offered bank questions nearest ``query``, at most one per answering
+        passage, none below :data:`MIN_SIMILARITY`."""
         if not self.questions:
             return ()
         scores = self.vectors @ query
@@ -54,15 +59,18 @@ class QuestionBank:
         for i in np.argsort(-scores, kind="stable")[: n * 20]:
             if scores[i] < MIN_SIMILARITY or len(chosen) == n:
                 break
-            if not seen & set(self.rows[i]):
+            if self.offered[i] and not seen & set(self.rows[i]):
                 chosen.append(self.questions[i])
                 seen.update(self.rows[i])
         return tuple(chosen)
 
     def write(self, folder: Path) -> None:
         with (folder / BANK).open("w", encoding="utf-8") as handle:
-            for question, rows in zip(self.questions, self.rows, strict=True):
-                handle.write(json.dumps({"q": question, "rows": rows}, ensure_ascii=False) + "\n")
+            for question, rows, offered in zip(
+                self.questions, self.rows, self.offered, strict=True
+            ):
+                entry = {"q": question, "rows": rows, "offer": offered}
+                handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
         np.save(folder / BANK_VECTORS, self.vectors, allow_pickle=False)
 
     @classmethod
@@ -74,7 +82,12 @@ class QuestionBank:
         vectors = np.load(folder / BANK_VECTORS, allow_pickle=False)
         if vectors.shape != (len(rows), dim):
             raise ValueError(f"{BANK_VECTORS} has shape {vectors.shape}, not ({len(rows)}, {dim})")
-        return cls(tuple(r["q"] for r in rows), tuple(tuple(r["rows"]) for r in rows), vectors)
+        return cls(
+            tuple(r["q"] for r in rows),
+            tuple(tuple(r["rows"]) for r in rows),
+            vectors,
+            tuple(bool(r["offer"]) for r in rows),
+        )
 
 
 def bank_questions(
@@ -97,7 +110,7 @@ def bank_questions(
             except (ValueError, KeyError, TypeError):
                 log.warning("question bank %s: skipping an unreadable line", path.name)
                 continue
-            rows = set()
+            rows: set[int] = set()
             for answer in answers:
                 cited = CITATION.match(answer)
                 candidates = by_article.get(cited.group(2), []) if cited else prose

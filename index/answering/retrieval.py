@@ -37,10 +37,13 @@ class RetrievalParams:
     # Weight of the best unit's cosine (the passage's own cosine weighs 1).
     unit_weight: float = 1.0
     quantity_penalty: float = 0.3
-    # The question bank: a passage whose bank question the question nearly repeats (question
-    # to question cosine over bank_floor) gains up to bank_weight standard scores.
-    bank_weight: float = 2.0
-    bank_floor: float = 0.8
+    # The question bank: a passage whose bank question the question is like gains up to
+    # bank_weight standard scores. Like means a question-to-question cosine over a floor this
+    # many standard deviations above the best bank cosine the bundled off-domain questions
+    # reach on the version (each model has its own scale: 0.64 with the shipped adapter, 0.93
+    # with the base model, whose cosines crowd near 0.85).
+    bank_weight: float = 3.0
+    bank_floor_sd: float = 3.0
     # Above this many passages, only the nearest this many by meaning and the best this many by
     # BM25 are scored in full.
     candidates: int = 100
@@ -135,6 +138,7 @@ class HybridRetriever:
         bank = version.bank
         self._bank_rows = np.array([r for rows in bank.rows for r in rows], dtype=np.int64)
         self._bank_owner = np.repeat(np.arange(len(bank)), [len(rows) for rows in bank.rows])
+        self.bank_floor = self._bank_floor()
 
     def _chunk_words(self, row: int) -> frozenset[str]:
         return frozenset(tokenize(self.version.chunks[row].search_text))
@@ -203,12 +207,22 @@ class HybridRetriever:
             dense_top=tuple(int(candidates[i]) for i in np.argsort(-dense, kind="stable")[:3]),
         )
 
+    def _bank_floor(self) -> float:
+        """The cosine a question must reach to a bank question for it to count: ``bank_floor_sd``
+        standard deviations above the best bank cosine of the bundled off-domain questions."""
+        off_domain = self.version.reference.get("vectors")
+        if not len(self.version.bank) or off_domain is None or not len(off_domain):
+            return 1.0  # no bank, or no reference to place a floor: the signal stays silent
+        best = (np.asarray(off_domain) @ self.version.bank.vectors.T).max(axis=1)
+        floor = float(best.mean() + self.params.bank_floor_sd * best.std())
+        return min(floor, 0.99)
+
     def _bank_signal(self, query: Vectors, candidates: np.ndarray) -> np.ndarray:
         """How nearly the question repeats a bank question each candidate answers: the best
-        such similarity (question to question) above ``bank_floor``, scaled to 0-1; zero
+        such similarity (question to question) above the floor, scaled to 0-1; zero
         below it and for passages the bank has no question for (a document an admin added),
         which a signal over every candidate pushed down (measured: README)."""
-        floor = self.params.bank_floor
+        floor = self.bank_floor
         best = np.full(len(candidates), floor, dtype=np.float32)
         similarity = self.version.bank.vectors @ query
         near = similarity[self._bank_owner] > floor  # per (bank question, row it answers)

@@ -8,7 +8,7 @@
     reference.json         how the bundled off-domain questions score here (for abstention)
     off_domain.npy         those questions' embeddings
     bank.jsonl, bank.npy   the question bank's questions these documents answer, with their
-                           rows and vectors (refusals offer the nearest)
+                           rows and vectors (ranking; refusals offer the nearest offered)
     bm25/                  bm25s files over jieba words (params, vocab, CSC matrix)
 
 Loading checks that the parts agree (vector count = chunk count = BM25 documents, same model
@@ -37,7 +37,9 @@ from index.model.encoder import Encoder, Vectors
 from index.store.vector_cache import VectorCache
 from index.text import question_script, tokenize
 
-FORMAT_VERSION = 2  # 2: reference.json; chunks with article, lead and clause units
+# 2: reference.json; chunks with article, lead and clause units. 3: the question bank keeps
+# every question its documents answer, flagged whether it may be offered after a refusal.
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 DENSE = "dense.faiss"
@@ -120,11 +122,10 @@ def build_version(
     sentence_vectors = embed(sentences, "sentences")
     bank = bank_questions(chunks)
     bank_vectors = embed([q for q, _ in bank], "bank questions", role="query")
-    # Offered only where the model finds the answer: an answering passage among the question's
-    # three nearest.
+    # Offered after a refusal only where the model finds the answer: an answering passage among
+    # the question's three nearest. Ranking uses them all.
     nearest = _nearest_rows(bank_vectors, vectors, 3)
-    found = [i for i, (_, rows) in enumerate(bank) if set(nearest[i]) & set(rows)]
-    bank, bank_vectors = [bank[i] for i in found], bank_vectors[found]
+    offered = tuple(bool(set(nearest[i]) & set(rows)) for i, (_, rows) in enumerate(bank))
     report("writing", 0, 1)
 
     dense = _dense_index(vectors, approximate_above)
@@ -139,9 +140,9 @@ def build_version(
     np.save(folder / REFERENCE_VECTORS, reference.pop("vectors"), allow_pickle=False)
     (folder / REFERENCE).write_text(json.dumps(reference, indent=2) + "\n", "utf-8")
     lexical.save(str(folder / BM25_DIR), show_progress=False)
-    QuestionBank(tuple(q for q, _ in bank), tuple(rows for _, rows in bank), bank_vectors).write(
-        folder
-    )
+    QuestionBank(
+        tuple(q for q, _ in bank), tuple(rows for _, rows in bank), bank_vectors, offered
+    ).write(folder)
     with (folder / CHUNKS).open("w", encoding="utf-8") as handle:
         for chunk in chunks:
             handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")

@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -189,7 +189,9 @@ def _fit(
             MultipleNegativesRankingLoss,
         )
     except ImportError:  # 5.x
-        from sentence_transformers.losses import MultipleNegativesRankingLoss
+        from sentence_transformers.losses import (  # type: ignore[no-redef]
+            MultipleNegativesRankingLoss,
+        )
 
     before = {"step": 0, **dense_recall(model, texts, dev)}
     log.info("dev before training: %s", before)
@@ -353,8 +355,8 @@ class _Texts:
 
     def __init__(self, model: Any, chunks: Sequence[Chunk]):
         prompts = model.prompts or {}
-        self._query = prompts.get("query", "")
-        self._passage = prompts.get("passage", "")
+        self._query = str(prompts.get("query", ""))
+        self._passage = str(prompts.get("passage", ""))
         self.passages = [self._passage + c.embedding_text for c in chunks]
         self.chunks = chunks
 
@@ -406,15 +408,14 @@ def _model(settings: CoreSettings, config: TrainConfig) -> tuple[Any, Any]:
     # PEFT itself, not transformers' add_adapter (which asks for a PEFT newer than PyPI has);
     # it wraps the transformer's linear layers in place, so the sentence-transformers model
     # trains through them.
+    transformer = cast(torch.nn.Module, model[0].auto_model)  # typed Tensor | Module
     if config.start_from:
         from peft import PeftModel
 
-        adapter = PeftModel.from_pretrained(
-            model[0].auto_model, config.start_from, is_trainable=True
-        )
+        adapter = PeftModel.from_pretrained(transformer, config.start_from, is_trainable=True)
         return model, adapter
     adapter = get_peft_model(
-        model[0].auto_model,
+        transformer,
         LoraConfig(
             task_type=TaskType.FEATURE_EXTRACTION,
             r=config.rank,
