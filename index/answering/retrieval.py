@@ -218,8 +218,8 @@ class HybridRetriever:
         return min(floor, 0.99)
 
     def _bank_signal(self, query: Vectors, candidates: np.ndarray) -> np.ndarray:
-        """How nearly the question repeats a bank question each candidate answers: the best
-        such similarity (question to question) above the floor, scaled to 0-1; zero
+        """How like the question is to a bank question each candidate answers: the best such
+        similarity (question to question) above the floor, scaled to 0-1; zero
         below it and for passages the bank has no question for (a document an admin added),
         which a signal over every candidate pushed down (measured: README)."""
         floor = self.bank_floor
