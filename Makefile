@@ -29,17 +29,26 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # The trained adapter (as served), follow-ups and taught answers (eval/dialogues.jsonl,
-# eval/taught.jsonl), then the base model for comparison, then a law nothing was trained on
-# (职业病防治法 from the law library) loaded beside the shipped corpus.
-UNSEEN_LAW := ../shared/corpus/law-library/社会法/职业病防治法(2018-12-29).md
+# eval/taught.jsonl), long consultation-style questions (eval/consultations.jsonl), then the
+# base model for comparison; then three laws nothing was trained on, each loaded beside the
+# shipped corpus as an admin would (职业病防治法, 就业促进法, 安全生产法 from the law library).
+LIBRARY := ../shared/corpus/law-library/社会法
+UNSEEN_LAWS := '职业病防治法(2018-12-29).md:unseen-law' \
+	'就业促进法(2015-04-24).md:unseen-law-employment' '安全生产法(2021-06-10).md:unseen-law-safety'
 eval: $(STAMP)
 	$(BIN)/python -m index eval --corpus corpus --corpus eval/report-only
 	$(BIN)/python -m index conversation
+	$(BIN)/python -m index eval eval/consultations.jsonl
 	EMBEDDING__ADAPTER=none $(BIN)/python -m index eval --corpus corpus --corpus eval/report-only
-	rm -rf var/unseen-law-corpus && mkdir -p var/unseen-law-corpus
-	cp corpus/* '$(UNSEEN_LAW)' var/unseen-law-corpus/
-	$(BIN)/python -m index eval eval/unseen-law.jsonl --corpus var/unseen-law-corpus
-	EMBEDDING__ADAPTER=none $(BIN)/python -m index eval eval/unseen-law.jsonl --corpus var/unseen-law-corpus
+	EMBEDDING__ADAPTER=none $(BIN)/python -m index eval eval/consultations.jsonl
+	for pair in $(UNSEEN_LAWS); do \
+		law="$${pair%:*}"; name="$${pair##*:}"; \
+		rm -rf "var/$$name-corpus" && mkdir -p "var/$$name-corpus" && \
+		cp corpus/* "$(LIBRARY)/$$law" "var/$$name-corpus/" && \
+		$(BIN)/python -m index eval "eval/$$name.jsonl" --corpus "var/$$name-corpus" && \
+		EMBEDDING__ADAPTER=none $(BIN)/python -m index eval "eval/$$name.jsonl" \
+			--corpus "var/$$name-corpus" || exit 1; \
+	done
 
 # Fine-tune the adapter on train/ (about 45 minutes on 2 cores); writes index/model/adapter.
 train: $(STAMP)

@@ -116,6 +116,28 @@ def test_amounts_are_told_from_article_numbers() -> None:
     assert [has_quantity(t) for t in not_stated] == [False] * len(not_stated)
 
 
+def test_a_question_for_an_amount_is_told_from_a_story_that_counts() -> None:
+    from index.answering.retrieval import asks_for_quantity
+
+    asking = [
+        "女职工产假有多少天？",
+        "试用期辞职要提前几天跟公司说？",
+        "每天加班不能超过几个小时？",
+        "试用期最长多久",
+        "How many days of annual leave do I get?",
+        "工作满十年，年假有几天",
+    ]
+    telling = [
+        "跟领导反映好几次都没用，能不能直接打电话给政府那边举报？",
+        "公司一下子要裁我们车间二十几个人，事先没跟工会说，这合法吗",
+        "前几天老板说要把我调到外地，我不同意他就要开除我，能这样吗",
+        "请婚假那几天有工资吗",
+        "我几乎每天都加班到十点，公司不给加班费怎么办",
+    ]
+    assert [asks_for_quantity(q) for q in asking] == [True] * len(asking)
+    assert [asks_for_quantity(q) for q in telling] == [False] * len(telling)
+
+
 def test_a_law_answer_names_its_law_and_article_and_keeps_an_items_lead(shipped) -> None:  # type: ignore[no-untyped-def]
     _, answerer, _ = shipped
     answer = answerer.answer("试用期最长多久？")

@@ -160,6 +160,7 @@ def test_a_training_run_on_a_handful_of_pairs_writes_an_adapter_that_loads(  # t
         ("寒暑假的老师还有年休假吗", "第四条"),
         ("年休假可以分开休吗", "第五条"),
         ("新来的员工第一年有年假吗", "第二条"),
+        ("休年假那几天工资照发吗", "第二条"),
     ]
     (questions / "职工带薪年休假条例.jsonl").write_text(
         "".join(
@@ -168,23 +169,31 @@ def test_a_training_run_on_a_handful_of_pairs_writes_an_adapter_that_loads(  # t
         ),
         "utf-8",
     )
-    dev = tmp_path / "dev.jsonl"
-    dev.write_text(
-        json.dumps(
-            {"id": "d1", "kind": "law", "question": "工作满十年有几天带薪假",
-             "answers": ["《职工带薪年休假条例》第三条"], "split": "dev"}
-        ) + "\n",
-        "utf-8",
-    )  # fmt: skip
+    dev, check = tmp_path / "dev.jsonl", tmp_path / "check.jsonl"
+    # A check set nothing is fitted on: its near-copy of a training question is left out of
+    # training, and its dev question does not pick the checkpoint.
+    for path, question in ((dev, "工作满十年有几天带薪假"), (check, "干了三年一年能休几天年假啊")):
+        line = {"id": path.stem, "kind": "law", "question": question,
+                "answers": ["《职工带薪年休假条例》第三条"], "split": "dev"}  # fmt: skip
+        path.write_text(json.dumps(line) + "\n", "utf-8")
     settings = Settings(paths={"data_dir": data_dir, "corpus_dir": corpus})
     out = tmp_path / "adapter"
     config = TrainConfig(epochs=1, batch_size=4, evals_per_epoch=1, max_tokens=64)
-    manifest = train(settings, config, train_dir=tmp_path / "train", out=out, eval_files=[dev])
+    manifest = train(
+        settings,
+        config,
+        train_dir=tmp_path / "train",
+        out=out,
+        eval_files=[dev, check],
+        dev_files=[dev],
+    )
 
     assert {p.name for p in out.iterdir()} >= {*ADAPTER_FILES, MANIFEST}
     assert manifest["data_sha256"] == data_sha256(tmp_path / "train")
     assert manifest["adapter_sha256"] == adapter_digest(out)
-    assert manifest["data"]["pairs"] == len(pairs)
+    assert manifest["data"]["near_copies_left_out"] == 1
+    assert manifest["data"]["pairs"] == len(pairs) - 1
+    assert manifest["dev"]["questions"] == 1
     assert manifest["steps"] == 2
     assert [h["step"] for h in manifest["dev"]["history"]] == [0, 2]
     merged = apply_adapter(ResolvedModel(BUNDLED_MODEL, converted_model, "bundled"), out, data_dir)
@@ -195,7 +204,7 @@ def test_a_training_run_on_a_handful_of_pairs_writes_an_adapter_that_loads(  # t
     # trains, the dev figures are those of the checkpoint it starts from.
     again = train(
         settings, replace(config, start_from=str(out)), train_dir=tmp_path / "train",
-        out=tmp_path / "round2", eval_files=[dev],
+        out=tmp_path / "round2", eval_files=[dev], dev_files=[dev],
     )  # fmt: skip
     assert again["started_from"]["adapter_sha256"] == manifest["adapter_sha256"]
     before, best = again["dev"]["before"], manifest["dev"]["best"]

@@ -29,6 +29,14 @@ from index.text import MEASURE_WORDS, general_idf, has_number, tokenize
 _QUANTITY_QUESTION = re.compile(
     rf"多少|几[{MEASURE_WORDS}年天位]?|多久|多长时间|how (many|much|long)", re.I
 )
+# 几 that tells a story rather than asks: 好几次, 十几个人, 几十个, 这几天, 前几天 (but 提前几天
+# asks), 近几年, 几乎. Workers' long questions are full of them.
+_INDEFINITE_JI = re.compile(r"好几|[十百千万]几|几[十百千万]|[这那]几|(?<!提)前几|近几|几乎")
+
+
+def asks_for_quantity(question: str) -> bool:
+    """Whether the question asks how many, how much or how long."""
+    return bool(_QUANTITY_QUESTION.search(_INDEFINITE_JI.sub("", question)))
 
 
 @dataclass(frozen=True)
@@ -182,7 +190,7 @@ class HybridRetriever:
                 (version.chunks[i].doc_id in prefer for i in candidates), bool, len(candidates)
             )
             fused = fused + self.params.context_weight * same
-        quantity = bool(_QUANTITY_QUESTION.search(question))
+        quantity = asks_for_quantity(question)
         if quantity:
             fused = fused - self.params.quantity_penalty * ~self._has_number[candidates]
         order = np.argsort(-fused, kind="stable")[:k]
