@@ -167,9 +167,13 @@ _QUANTITY = re.compile(
 )
 
 
+# Nothing to pay is an amount too: 劳动争议仲裁不收费 answers 仲裁要交多少钱.
+_FREE = re.compile(r"不收费|免费|不收取|不得收取|无偿")
+
+
 def has_quantity(text: str) -> bool:
     """Whether ``text`` states an amount, duration or share (what 多少/几/多久 ask for)."""
-    return bool(_QUANTITY.search(text))
+    return bool(_QUANTITY.search(text) or _FREE.search(text))
 
 
 def question_script(text: str) -> str:

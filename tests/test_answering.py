@@ -100,6 +100,14 @@ def test_a_question_for_an_amount_is_answered_from_the_article_that_states_it(sh
     assert "98天" in leave.answer
 
 
+def test_nothing_to_pay_answers_how_much(shipped) -> None:  # type: ignore[no-untyped-def]
+    _, answerer, _ = shipped
+    fee = answerer.answer("申请劳动仲裁要交多少钱")
+    assert fee.answered, fee
+    assert (fee.section or "").endswith("第五十三条")
+    assert "不收费" in fee.answer
+
+
 def test_amounts_are_told_from_article_numbers() -> None:
     from index.text import has_quantity
 
@@ -110,6 +118,7 @@ def test_amounts_are_told_from_article_numbers() -> None:
         "98天",
         "二倍的工资",
         "未满十六周岁",
+        "劳动争议仲裁不收费",
     ]
     not_stated = ["依照本法第四十七条规定", "第二项", "由省、自治区、直辖市人民政府规定"]
     assert [has_quantity(t) for t in stated] == [True] * len(stated)
