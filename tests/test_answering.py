@@ -100,6 +100,26 @@ def test_a_question_for_an_amount_is_answered_from_the_article_that_states_it(sh
     assert "98天" in leave.answer
 
 
+def test_a_refusal_offers_only_questions_the_bot_answers(shipped) -> None:  # type: ignore[no-untyped-def]
+    """Asking an offered question gets an answer, from a passage that answers it: a bank
+    question the bot itself refuses (我在口岸拉货，累了有地方洗澡休息不) is not offered."""
+    _, answerer, _ = shipped
+    refusals = [
+        answerer.answer(q)
+        for q in (
+            "婚假有几天？",
+            "口岸那边有洗澡的地方吗",
+            "北京市的最低工资是多少",
+            "司机之家晚上几点关门",
+        )
+    ]
+    assert not any(r.answered for r in refusals)
+    offered = [q for r in refusals for q in r.ask_instead]
+    assert len(offered) >= 3, offered
+    for question in offered:
+        assert answerer.answer(question).answered, question
+
+
 def test_nothing_to_pay_answers_how_much(shipped) -> None:  # type: ignore[no-untyped-def]
     _, answerer, _ = shipped
     fee = answerer.answer("申请劳动仲裁要交多少钱")

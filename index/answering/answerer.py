@@ -218,6 +218,7 @@ class Answerer:
         self.version = version.version_id
         self.documents = len(version.manifest.documents)
         self._bank = version.bank
+        self._bank_answered: dict[int, bool] = {}  # bank question → the bot answers it
         self._bank_keys = {
             question_key(q): q
             for q, offered in zip(version.bank.questions, version.bank.offered, strict=True)
@@ -328,20 +329,43 @@ class Answerer:
             taught=taught,
         )
 
-    def _decide(self, question: str, retrieval: Retrieval, started: float) -> Answer:
-        sources = tuple(Source.of(p.chunk, p.score) for p in retrieval.passages)
-        margin = self._abstention.margin(abstention_features(retrieval, self._retriever))
-        if margin < 0 or not retrieval.passages:
-            return self._not_answered(
-                question, Reason.NOT_IN_DOCUMENTS, sources, started, retrieval
-            )
+    def _verdict(self, retrieval: Retrieval) -> tuple[str, Chunk] | None:
+        """The quote and its passage, or None when the documents do not answer."""
+        if not retrieval.passages:
+            return None
+        if self._abstention.margin(abstention_features(retrieval, self._retriever)) < 0:
+            return None
         text, chunk = self._extractor.extract(retrieval)
         if retrieval.quantity and not has_quantity(text):
             # Asked how many, how much or how long, and the best the documents say holds no
             # amount (北京市的最低工资是多少 → "由省…人民政府规定"): the figure is not in them.
+            return None
+        return text, chunk
+
+    def _answers_bank_question(self, i: int) -> bool:
+        """Whether asking bank question ``i`` gets an answer from a passage that answers it
+        (the offer's promise; found on first need with its stored vector, then kept)."""
+        known = self._bank_answered.get(i)
+        if known is None:
+            bank = self._bank
+            retrieval = self._retriever.retrieve_encoded(
+                bank.questions[i], bank.vectors[i], _BANK_CHECK_K
+            )
+            verdict = self._verdict(retrieval)
+            known = verdict is not None and self._retriever.row_of[verdict[1].chunk_id] in set(
+                bank.rows[i]
+            )
+            self._bank_answered[i] = known
+        return known
+
+    def _decide(self, question: str, retrieval: Retrieval, started: float) -> Answer:
+        sources = tuple(Source.of(p.chunk, p.score) for p in retrieval.passages)
+        verdict = self._verdict(retrieval)
+        if verdict is None:
             return self._not_answered(
                 question, Reason.NOT_IN_DOCUMENTS, sources, started, retrieval
             )
+        text, chunk = verdict
         return Answer(
             question=question,
             answered=True,
@@ -364,7 +388,10 @@ class Answerer:
         ask_instead: tuple[str, ...] = ()
         if retrieval is not None:
             ask_instead = tuple(
-                q for q in self._bank.nearest(retrieval.query_vector, _ASK_INSTEAD)
+                q
+                for q in self._bank.nearest(
+                    retrieval.query_vector, _ASK_INSTEAD, answered=self._answers_bank_question
+                )
                 if q != retrieval.question
             )  # fmt: skip
         topics: tuple[str, ...] = ()
@@ -419,6 +446,7 @@ def open_retriever(
 _NOUNS = ("n", "nz", "vn", "nt", "l")
 _SUGGESTIONS = 6
 _ASK_INSTEAD = 3
+_BANK_CHECK_K = 5  # as a question is asked (Answerer.answer's k)
 
 
 @lru_cache(maxsize=4096)  # a refusal names the nearest articles; tagging one takes ~5 ms

@@ -5,15 +5,16 @@ A version keeps every bank question its documents answer, with their vectors (``
 ``bank.npy``, written when it is built; the vector cache spares a reload re-encoding them).
 Ranking uses them all: a question that nearly repeats a bank question lifts the passages that
 answer it (``index.answering.retrieval``), most of all where the model alone misses them. A
-refusal offers the nearest of those the model itself finds (``offered``), one per passage, as
-questions the bot knows how to answer ("您可以这样问：…"), rather than keyword lists.
+refusal offers the nearest of those the model itself finds (``offered``) and the bot, asked them,
+answers (the answerer checks), one per passage, as questions the bot knows how to answer
+("您可以这样问：…"), rather than keyword lists.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,18 +49,26 @@ class QuestionBank:
     def __len__(self) -> int:
         return len(self.questions)
 
-    def nearest(self, query: np.ndarray, n: int = 3) -> tuple[str, ...]:
+    def nearest(
+        self, query: np.ndarray, n: int = 3, *, answered: Callable[[int], bool] | None = None
+    ) -> tuple[str, ...]:
         """The ``n`` offered bank questions nearest ``query``, at most one per answering
-        passage, none below :data:`MIN_SIMILARITY`."""
+        passage, none below :data:`MIN_SIMILARITY`; with ``answered``, only those (by index)
+        it says the bot answers, asked of the ``n * 3`` nearest candidates at most (each costs
+        a search the first time)."""
         if not self.questions:
             return ()
         scores = self.vectors @ query
         chosen: list[str] = []
         seen: set[int] = set()
+        checks = n * 3
         for i in np.argsort(-scores, kind="stable")[: n * 20]:
-            if scores[i] < MIN_SIMILARITY or len(chosen) == n:
+            if scores[i] < MIN_SIMILARITY or len(chosen) == n or checks == 0:
                 break
-            if self.offered[i] and not seen & set(self.rows[i]):
+            if not self.offered[i] or seen & set(self.rows[i]):
+                continue
+            checks -= 1
+            if answered is None or answered(int(i)):
                 chosen.append(self.questions[i])
                 seen.update(self.rows[i])
         return tuple(chosen)
