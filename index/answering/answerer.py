@@ -352,9 +352,8 @@ class Answerer:
                 bank.questions[i], bank.vectors[i], _BANK_CHECK_K
             )
             verdict = self._verdict(retrieval)
-            known = verdict is not None and self._retriever.row_of[verdict[1].chunk_id] in set(
-                bank.rows[i]
-            )
+            quoted = None if verdict is None else self._retriever.row_of[verdict[1].chunk_id]
+            known = quoted in bank.rows[i]
             self._bank_answered[i] = known
         return known
 
