@@ -101,8 +101,8 @@ def test_a_question_for_an_amount_is_answered_from_the_article_that_states_it(sh
 
 
 def test_a_refusal_offers_only_questions_the_bot_answers(shipped) -> None:  # type: ignore[no-untyped-def]
-    """Asking an offered question gets an answer, from a passage that answers it: a bank
-    question the bot itself refuses (我在口岸拉货，累了有地方洗澡休息不) is not offered."""
+    """Asking an offered question gets an answer: a bank question the bot itself refuses
+    (我在口岸拉货，累了有地方洗澡休息不, offered here before the check) is not offered."""
     _, answerer, _ = shipped
     refusals = [
         answerer.answer(q)
