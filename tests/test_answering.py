@@ -155,6 +155,9 @@ def test_a_question_for_an_amount_is_told_from_a_story_that_counts() -> None:
         "试用期最长多久",
         "How many days of annual leave do I get?",
         "工作满十年，年假有几天",
+        "What is the minimum wage in Inner Mongolia?",
+        "what's the overtime rate for weekday overtime?",
+        "What are the union dues?",
     ]
     telling = [
         "跟领导反映好几次都没用，能不能直接打电话给政府那边举报？",
@@ -162,6 +165,8 @@ def test_a_question_for_an_amount_is_told_from_a_story_that_counts() -> None:
         "前几天老板说要把我调到外地，我不同意他就要开除我，能这样吗",
         "请婚假那几天有工资吗",
         "我几乎每天都加班到十点，公司不给加班费怎么办",
+        "what is the special wage account on construction sites for",
+        "What is my right if the boss fires me?",
     ]
     assert [asks_for_quantity(q) for q in asking] == [True] * len(asking)
     assert [asks_for_quantity(q) for q in telling] == [False] * len(telling)

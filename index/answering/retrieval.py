@@ -27,7 +27,13 @@ from index.store.version_folder import IndexVersion
 from index.text import MEASURE_WORDS, general_idf, has_number, tokenize
 
 _QUANTITY_QUESTION = re.compile(
-    rf"多少|几[{MEASURE_WORDS}年天位]?|多久|多长时间|how (many|much|long)", re.I
+    rf"多少|几[{MEASURE_WORDS}年天位]?|多久|多长时间|how (many|much|long)"
+    # "What is the minimum wage in …?": English asks for a figure by naming it, the amount
+    # noun ending its phrase (not "what is the special wage account").
+    r"|\bwhat(?:'s|\s+is|\s+are|\s+was|\s+were)\s+(?:the\s+|my\s+|our\s+)?(?:[a-z-]+\s+){0,3}?"
+    r"(?:wages?|salary|salaries|pay|rates?|fees?|dues|prices?|costs?|amounts?)"
+    r"(?=\s*(?:$|[?.,!]|(?:in|for|of|on|at|if|when|during|per|now|here|there)\b))",
+    re.I,
 )
 # 几 that tells a story rather than asks: 好几次, 十几个人, 几十个, 这几天, 前几天 (but 提前几天
 # asks), 近几年, 几乎. Workers' long questions are full of them.
