@@ -29,9 +29,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # The trained adapter (as served), follow-ups and taught answers (eval/dialogues.jsonl,
-# eval/taught.jsonl), long consultation-style questions (eval/consultations.jsonl), then the
-# base model for comparison; then three laws nothing was trained on, each loaded beside the
-# shipped corpus as an admin would (职业病防治法, 就业促进法, 安全生产法 from the law library).
+# eval/taught.jsonl), long consultation-style questions (eval/consultations.jsonl), the dev
+# questions the abstention is also fitted on (eval/dev-*.jsonl), then the base model for
+# comparison; then three laws nothing was trained on, each loaded beside the shipped corpus as
+# an admin would (职业病防治法, 就业促进法, 安全生产法 from the law library).
 LIBRARY := ../shared/corpus/law-library/社会法
 UNSEEN_LAWS := '职业病防治法(2018-12-29).md:unseen-law' \
 	'就业促进法(2015-04-24).md:unseen-law-employment' '安全生产法(2021-06-10).md:unseen-law-safety'
@@ -39,8 +40,12 @@ eval: $(STAMP)
 	$(BIN)/python -m index eval --corpus corpus --corpus eval/report-only
 	$(BIN)/python -m index conversation
 	$(BIN)/python -m index eval eval/consultations.jsonl
+	$(BIN)/python -m index eval eval/dev-laws.jsonl eval/dev-report.jsonl \
+		--corpus corpus --corpus eval/report-only
 	EMBEDDING__ADAPTER=none $(BIN)/python -m index eval --corpus corpus --corpus eval/report-only
 	EMBEDDING__ADAPTER=none $(BIN)/python -m index eval eval/consultations.jsonl
+	EMBEDDING__ADAPTER=none $(BIN)/python -m index eval eval/dev-laws.jsonl eval/dev-report.jsonl \
+		--corpus corpus --corpus eval/report-only
 	for pair in $(UNSEEN_LAWS); do \
 		law="$${pair%:*}"; name="$${pair##*:}"; \
 		rm -rf "var/$$name-corpus" && mkdir -p "var/$$name-corpus" && \

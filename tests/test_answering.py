@@ -255,3 +255,23 @@ def test_the_shared_words_of_a_large_corpus_come_from_a_bounded_sample() -> None
     sample = _sample(sections)
     assert len(sample) <= 1_000_000
     assert all(f"第{n}号文件" in sample for n in (0, 1500, 2999))
+
+
+def test_the_shipped_abstention_weighs_every_feature_the_way_it_means() -> None:
+    """A re-fit must not turn a feature against its meaning: closeness to a passage speaks for
+    answering, a missing rare noun and likeness to an off-domain question against (a wording
+    feature that turned negative once refused a question whose every word a passage holds)."""
+    from index.answering.abstention import AbstentionModel
+
+    model = AbstentionModel.load()
+    weight = dict(zip(model.features, model.weights, strict=True))
+    expected_sign = {
+        "passage_z": 1,
+        "unit_z": 1,
+        "missing_noun": -1,
+        "off_domain_similarity": -1,
+    }
+    assert set(weight) == set(expected_sign)
+    assert {name: weight[name] * sign > 0 for name, sign in expected_sign.items()} == dict.fromkeys(
+        expected_sign, True
+    )

@@ -109,6 +109,19 @@ def test_every_training_question_is_linked_to_a_passage_of_the_shipped_corpus(en
     )
     unlinked = [e.question for e in load_examples(TRAIN) if not answering_rows(e.answers, chunks)]
     assert unlinked == []
+    # and every answer of the evaluation sets over the shipped documents (each article cited,
+    # each report substring) names a passage: a typo'd citation would count as a miss forever
+    from index.answering.evaluation import load_questions
+
+    sets = ("questions", "laws", "consultations", "dev-laws", "dev-report")
+    questions = load_questions(*(REPO / "eval" / f"{name}.jsonl" for name in sets))
+    unnamed = [
+        (q.qid, answer)
+        for q in questions
+        for answer in (*q.answers, *q.laws_answers)
+        if not answering_rows([answer], chunks)
+    ]
+    assert unnamed == []
 
 
 @pytest.mark.slow
