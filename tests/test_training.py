@@ -277,6 +277,38 @@ def test_the_five_questions_a_union_hears_most_are_answered_from_the_right_place
 
 
 @pytest.mark.slow
+def test_the_bank_lifts_nothing_when_the_nearest_passage_is_in_a_document_it_does_not_know(  # type: ignore[no-untyped-def]
+    shipped,
+) -> None:
+    """The bank's questions were written for the shipped documents: when the passage nearest in
+    meaning is in another one (an admin's), the question is about that document, and a lift for
+    the known ones would push its answer down, so none is given."""
+    from index.answering.retrieval import HybridRetriever
+
+    _, answerer, _ = shipped
+    retriever = answerer._retriever
+    question = "上下班路上出了车祸算工伤吗"
+    query = retriever.encoder.encode_queries([question])[0]
+    nearest = retriever.retrieve_encoded(question, query, 1).passages[0].chunk
+    assert nearest.doc_title.endswith("工伤保险条例")
+
+    def scores(r: HybridRetriever) -> list[tuple[str, float]]:
+        return [
+            (p.chunk.chunk_id, p.score) for p in r.retrieve_encoded(question, query, 5).passages
+        ]
+
+    known = HybridRetriever(retriever.version, retriever.encoder, retriever.params)
+    unknown = HybridRetriever(retriever.version, retriever.encoder, retriever.params)
+    unknown._bank_documents = known._bank_documents - {nearest.doc_id}  # as if an admin's
+    without = HybridRetriever(
+        retriever.version, retriever.encoder, replace(retriever.params, bank_weight=0)
+    )
+    assert nearest.doc_id in known._bank_documents
+    assert scores(known) != scores(without)  # the bank speaks for a document it knows
+    assert scores(unknown) == scores(without)
+
+
+@pytest.mark.slow
 def test_the_bank_lifts_the_answers_the_model_alone_misses_and_offers_only_what_it_finds(  # type: ignore[no-untyped-def]
     shipped,
 ) -> None:
