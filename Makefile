@@ -30,7 +30,7 @@ test: $(STAMP)
 
 # The trained adapter (as served), follow-ups and taught answers (eval/dialogues.jsonl,
 # eval/taught.jsonl), long consultation-style questions (eval/consultations.jsonl), the dev
-# questions the abstention is also fitted on (eval/dev-*.jsonl), then the base model for
+# questions the bank setting is fitted on (eval/dev-*.jsonl), then the base model for
 # comparison; then three laws nothing was trained on, each loaded beside the shipped corpus as
 # an admin would (职业病防治法, 就业促进法, 安全生产法 from the law library).
 LIBRARY := ../shared/corpus/law-library/社会法

@@ -258,9 +258,10 @@ def test_the_shared_words_of_a_large_corpus_come_from_a_bounded_sample() -> None
 
 
 def test_the_shipped_abstention_weighs_every_feature_the_way_it_means() -> None:
-    """A re-fit must not turn a feature against its meaning: closeness to a passage speaks for
-    answering, a missing rare noun and likeness to an off-domain question against (a wording
-    feature that turned negative once refused a question whose every word a passage holds)."""
+    """A re-fit must not turn a feature against its meaning: closeness to a passage and the share
+    of the question's words the nearest passages hold speak for answering, a missing rare noun
+    and likeness to an off-domain question against (a re-fit that turned the wording share
+    negative refused a question whose every word a passage holds; README)."""
     from index.answering.abstention import AbstentionModel
 
     model = AbstentionModel.load()
@@ -268,6 +269,7 @@ def test_the_shipped_abstention_weighs_every_feature_the_way_it_means() -> None:
     expected_sign = {
         "passage_z": 1,
         "unit_z": 1,
+        "near3_weighted_coverage": 1,
         "missing_noun": -1,
         "off_domain_similarity": -1,
     }
@@ -275,3 +277,16 @@ def test_the_shipped_abstention_weighs_every_feature_the_way_it_means() -> None:
     assert {name: weight[name] * sign > 0 for name, sign in expected_sign.items()} == dict.fromkeys(
         expected_sign, True
     )
+
+
+def test_runs_of_symbols_are_not_searched_but_a_question_of_symbols_is_still_unsearchable() -> None:
+    from index.answering.answerer import check_question
+
+    assert check_question("*_[]()~`>#+-=|{}.! 货车司机之家有多少个") == (
+        "货车司机之家有多少个",
+        None,
+    )
+    assert check_question("工资呢？？？") == ("工资呢", None)
+    assert check_question("加班费怎么算?!") == ("加班费怎么算?!", None)  # two marks are wording
+    assert check_question("a+b=c?") == ("a+b=c?", None)
+    assert check_question("？？！！……。。") == ("", Reason.UNSEARCHABLE)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.answering.retrieval import HybridRetriever, Retrieval, idf
+from index.answering.retrieval import HybridRetriever, Retrieval, idf, weighted_coverage
 from index.text import jieba_posseg, normalize, question_script
 
 ABSTENTION_MODEL = Path(__file__).with_name("abstention_model.json")
@@ -52,11 +52,8 @@ def abstention_features(retrieval: Retrieval, retriever: HybridRetriever) -> dic
     """Features that mean the same on any corpus: how far the best passage and the best unit
     stand above what the bundled off-domain questions reach on *this* version (in their
     standard deviations, per script; see ``reference.json``); how close the question is to one
-    of those questions; and the rarest noun of the question that the nearest passages (the
-    three nearest in meaning and the three ranked first) lack. (How much of the question's
-    IDF-weighted wording they hold was a feature until 6 December: fitted with fresh dev
-    questions its weight turned negative, refusing a question whose every word a passage
-    holds, so it went.)"""
+    of those questions; how much of its IDF-weighted wording the nearest passages (the three
+    nearest in meaning and the three ranked first) contain; and the rarest noun they lack."""
     script = question_script(retrieval.question)
     reference = retriever.version.reference[script]
     passage_mean, passage_std = reference["passage"]
@@ -69,6 +66,7 @@ def abstention_features(retrieval: Retrieval, retriever: HybridRetriever) -> dic
     return {
         "passage_z": (retrieval.dense_best - passage_mean) / passage_std,
         "unit_z": (retrieval.unit_best - unit_mean) / unit_std,
+        "near3_weighted_coverage": weighted_coverage(retrieval.words, near_words),
         "missing_noun": missing_noun(retrieval.question, near_words),
         # How close the question is to a bundled off-domain one ("what's the weather like"):
         # question to question in the model's space, so it means the same on any corpus.

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 # Training leaves out every question that is a near-copy of one of these; the checkpoint is
 # picked on the dev split of the first two. The next four are checks nothing is fitted on; the
-# last two (dev questions only) are fitted on by calibrate and fusion, never by training.
+# last two (dev questions only) are fitted on by fusion, never by training.
 EVAL_FILES = tuple(
     Path("eval") / name
     for name in (
