@@ -180,6 +180,12 @@ def without_symbol_runs(text: str) -> str:
     return " ".join("".join(kept).split())
 
 
+def searched_text(raw: str) -> str:
+    """What is searched for a question: it cleaned, without runs of symbols. Answering,
+    calibration, fusion and training all search this, so none sees another text."""
+    return without_symbol_runs(clean_question(raw))
+
+
 def check_question(question: str) -> tuple[str, Reason | None]:
     """(the cleaned question, the reason it cannot be searched, or None)."""
     if len(question) > MAX_QUESTION_CHARS:
@@ -189,7 +195,7 @@ def check_question(question: str) -> tuple[str, Reason | None]:
         return "", Reason.EMPTY
     if meaningful_chars(cleaned) == 0:
         return "", Reason.UNSEARCHABLE
-    return without_symbol_runs(cleaned), None
+    return without_symbol_runs(cleaned), None  # searched_text(question), cleaned once
 
 
 class QuestionAnswerer(Protocol):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from index.answering.abstention import ABSTENTION_MODEL, AbstentionModel, abstention_features
-from index.answering.answerer import QuestionAnswerer, Source, clean_question
+from index.answering.answerer import QuestionAnswerer, Source, searched_text
 from index.answering.citations import CITATION, answers_passage, first_answering
 from index.answering.retrieval import HybridRetriever, RetrievalParams
 from index.model.encoder import Encoder
@@ -224,7 +224,7 @@ def calibrate(
     labels: list[bool] = []
     for retriever, titles in configurations:
         for question in (q.resolved(titles) for q in dev):
-            retrieval = retriever.retrieve(clean_question(question.question), 5)
+            retrieval = retriever.retrieve(searched_text(question.question), 5)
             rows.append(abstention_features(retrieval, retriever))
             labels.append(question.answerable)
     names = tuple(rows[0])
@@ -285,7 +285,7 @@ def fusion_grid(
     import itertools
 
     dev = [q for q in (q.resolved(titles) for q in questions if q.split == "dev") if q.answerable]
-    vectors = encoder.encode_queries([clean_question(q.question) for q in dev])
+    vectors = encoder.encode_queries([searched_text(q.question) for q in dev])
     names = list(grid)
     lines = [" ".join(f"{n:>15}" for n in names) + "   laws R@1 R@3  MRR   report R@1 R@3"]
     for values in itertools.product(*(grid[n] for n in names)):
@@ -294,7 +294,7 @@ def fusion_grid(
         retriever = HybridRetriever(version, encoder, params)
         ranks: dict[bool, list[int | None]] = {True: [], False: []}
         for question, vector in zip(dev, vectors, strict=True):
-            passages = retriever.retrieve_encoded(clean_question(question.question), vector, 5)
+            passages = retriever.retrieve_encoded(searched_text(question.question), vector, 5)
             rank = first_answering((p.chunk for p in passages.passages), question.answers)
             ranks[question.document != REPORT].append(rank)
 

@@ -280,7 +280,7 @@ def _pairs(
 ) -> tuple[list[Chunk], list[Pair], int]:
     """Resolve examples to passages of the configured corpus and find their hard negatives
     with the current retriever (the base model's index, kept in its own store)."""
-    from index.answering.answerer import clean_question, open_retriever
+    from index.answering.answerer import open_retriever, searched_text
     from index.model.encoder import load_encoder
     from index.store.lifecycle import open_corpus
 
@@ -291,7 +291,7 @@ def _pairs(
     rng = random.Random(config.seed)
     resolved = [(e, answering_rows(e.answers, chunks)) for e in examples]
     kept = [(e, rows) for e, rows in resolved if rows]
-    questions = [clean_question(e.question) for e, _ in kept]
+    questions = [searched_text(e.question) for e, _ in kept]
     vectors = encoder.encode_queries(questions)
     pairs = []
     for (example, rows), question, vector in zip(kept, questions, vectors, strict=True):
