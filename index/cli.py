@@ -29,9 +29,9 @@ from index.store.version_folder import IndexVersion
 
 EXIT_ERROR = 2
 DEFAULT_QUESTIONS = [Path("eval/questions.jsonl"), Path("eval/laws.jsonl")]
-# Dev questions only (written on 6 December; `make eval` reports them on their own): fusion reads
-# them beside the dev split of the two above. (Calibrate does not: fitted with them, the
-# abstention refused short follow-ups such as "建了几个？"; README.)
+# Dev questions only (written on 6 December; `make eval` reports them on their own): fusion and
+# calibrate read them beside the dev split of the two above (calibrate also the dev dialogues,
+# turn by turn: fitted without follow-ups, the abstention refused short ones such as "建了几个？").
 DEV_QUESTIONS = [Path("eval/dev-laws.jsonl"), Path("eval/dev-report.jsonl")]
 REPORT_ONLY = Path("eval/report-only")
 DIALOGUES = Path("eval/dialogues.jsonl")
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "questions",
             nargs="*",
             type=Path,
-            default=DEFAULT_QUESTIONS + DEV_QUESTIONS if name == "fusion" else DEFAULT_QUESTIONS,
+            default=DEFAULT_QUESTIONS + (DEV_QUESTIONS if name != "eval" else []),
         )
         sub.add_argument(
             "--corpus",
@@ -169,9 +169,12 @@ def _with_index(settings: CoreSettings, args: argparse.Namespace) -> int:
     corpora = args.corpus or [settings.paths.corpus_dir]
     if args.command == "calibrate":
         corpora = args.corpus or [settings.paths.corpus_dir, REPORT_ONLY]
+        from index.answering.conversation_eval import as_questions, load_dialogues
+
         versions = [open_corpus(settings, encoder, corpus, store=store) for corpus in corpora]
-        configurations = [(open_retriever(settings, encoder, v), _titles(v)) for v in versions]
-        print(calibrate(configurations, questions))
+        configurations = [(open_answerer(settings, encoder, v), _titles(v)) for v in versions]
+        dialogues = [as_questions(d) for d in load_dialogues(DIALOGUES)]
+        print(calibrate(configurations, questions, dialogues=dialogues))
         return 0
     if args.command == "fusion":
         from index.answering.evaluation import fusion_grid

@@ -10,7 +10,7 @@ import pytest
 from index import Reason
 from index.answering.answerer import _sample, document_topics
 from index.answering.evaluation import Outcome, evaluate, load_questions
-from tests.support import LAW_QUESTIONS, QUESTIONS
+from tests.support import LAW_QUESTIONS, QUESTIONS, REPO
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def test_with_the_report_alone_the_question_set_holds_its_measured_quality(core)
     report_answerable = [
         o for o in outcomes if o.question.kind in ("fact", "colloquial", "english")
     ]
-    assert sum(o.answered for o in report_answerable) / len(report_answerable) >= 0.88
+    assert sum(o.answered for o in report_answerable) / len(report_answerable) >= 0.87
     assert _share(outcomes, "unanswerable", answered=False) >= 0.85
     # Without the laws loaded, every law question is one the documents do not answer.
     assert _share(outcomes, "law_near", answered=False) >= 0.75
@@ -258,10 +258,10 @@ def test_the_shared_words_of_a_large_corpus_come_from_a_bounded_sample() -> None
 
 
 def test_the_shipped_abstention_weighs_every_feature_the_way_it_means() -> None:
-    """A re-fit must not turn a feature against its meaning: closeness to a passage and the share
-    of the question's words the nearest passages hold speak for answering, a missing rare noun
-    and likeness to an off-domain question against (a re-fit that turned the wording share
-    negative refused a question whose every word a passage holds; README)."""
+    """A re-fit must not turn a feature against its meaning: closeness to a passage speaks for
+    answering, a missing rare noun and likeness to an off-domain question against (a re-fit
+    that turned the share of the question's words the nearest passages hold negative refused a
+    question whose every word a passage holds: that feature is gone since; README)."""
     from index.answering.abstention import AbstentionModel
 
     model = AbstentionModel.load()
@@ -269,7 +269,6 @@ def test_the_shipped_abstention_weighs_every_feature_the_way_it_means() -> None:
     expected_sign = {
         "passage_z": 1,
         "unit_z": 1,
-        "near3_weighted_coverage": 1,
         "missing_noun": -1,
         "off_domain_similarity": -1,
     }
@@ -290,3 +289,74 @@ def test_runs_of_symbols_are_not_searched_but_a_question_of_symbols_is_still_uns
     assert check_question("加班费怎么算?!") == ("加班费怎么算?!", None)  # two marks are wording
     assert check_question("a+b=c?") == ("a+b=c?", None)
     assert check_question("？？！！……。。") == ("", Reason.UNSEARCHABLE)
+
+
+def test_calibration_asks_a_dialogue_turn_by_turn_as_the_bot_does(shipped, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The abstention is fitted on what the bot searches: a follow-up read with the turn before
+    (retrievals() searches as answer_many() does), each dev turn one example, and the share of
+    answerable questions promised measured on the questions that stand alone."""
+    import json
+
+    from index import Context
+    from index.answering.abstention import AbstentionModel, abstention_features
+    from index.answering.conversation_eval import as_questions, load_dialogues
+    from index.answering.evaluation import CALIBRATION_MIN_ANSWERED, calibrate
+
+    _, answerer, titles = shipped
+    first = answerer.answer("边境口岸有货车司机之家吗？")
+    context = Context(first.searched, (first.sources[0].document_id,))
+    (searched,) = answerer.retrievals(["建了几个？"], previous=[context])
+    follow_up = answerer.answer("建了几个？", previous=context)
+    assert searched is not None
+    assert searched.question == follow_up.searched != "建了几个？"
+    assert [p.chunk.chunk_id for p in searched.passages] == [
+        s.passage_id for s in follow_up.sources
+    ]
+    assert answerer.retrievals(["？？！！"]) == [None]  # not searchable: no example
+
+    questions = [q for q in load_questions(QUESTIONS, LAW_QUESTIONS) if q.split == "dev"]
+    dialogues = [as_questions(d) for d in load_dialogues(REPO / "eval" / "dialogues.jsonl")]
+    dev_turns = sum(len(d) for d in dialogues if d[0].split == "dev")
+    path = tmp_path / "abstention.json"
+    calibrate([(answerer, titles)], questions, path, dialogues=dialogues)
+    fitted = json.loads(path.read_text("utf-8"))
+    dev_dialogues = sum(1 for d in dialogues if d[0].split == "dev")
+    assert fitted["provenance"]["examples"] == len(questions) + dev_turns
+    assert fitted["provenance"]["follow_up_turns"] == dev_turns - dev_dialogues
+    model = AbstentionModel.load(path)
+    standalone = questions + [d[0] for d in dialogues if d[0].split == "dev"]
+    answerable = [q.question for q in (q.resolved(titles) for q in standalone) if q.answerable]
+    margins = [
+        model.margin(abstention_features(r, answerer.retriever))
+        for r in answerer.retrievals(answerable)
+        if r is not None
+    ]
+    assert sum(m >= 0 for m in margins) / len(answerable) >= CALIBRATION_MIN_ANSWERED
+
+
+@pytest.mark.parametrize(
+    ("earlier", "follow_up"),
+    [("试用期最长多久？", "那明天天气呢？"), ("加班费怎么算？", "那讲个笑话呢"),
+     ("How many hours a day can my employer make me work?", "what about the weather tomorrow?"),
+     ("边境口岸有货车司机之家吗？", "那有几颗行星呢？")],
+)  # fmt: skip
+def test_an_off_domain_follow_up_is_still_refused(shipped, earlier: str, follow_up: str) -> None:  # type: ignore[no-untyped-def]
+    """A follow-up's likeness to off-domain questions is not measured (read with an answered
+    turn, it is in the documents' domain by the conversation; README): what keeps trivia out
+    then is that no passage is near what it asks."""
+    _, answerer, _ = shipped
+    first = answerer.answer(earlier)
+    assert first.answered
+    answer = answerer.answer(follow_up, previous=first.context)
+    assert answer.searched != follow_up  # read with the earlier turn
+    assert not answer.answered
+    assert answer.reason is Reason.NOT_IN_DOCUMENTS
+
+
+def test_a_short_follow_up_is_answered_from_the_passage_its_earlier_turn_found(shipped) -> None:  # type: ignore[no-untyped-def]
+    _, answerer, _ = shipped
+    first = answerer.answer("边境口岸有货车司机之家吗？")
+    for follow_up in ("建了几个？", "有几个？"):
+        answer = answerer.answer(follow_up, previous=first.context)
+        assert answer.answered
+        assert "40个货车司机之家" in answer.answer

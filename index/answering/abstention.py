@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.answering.retrieval import HybridRetriever, Retrieval, idf, weighted_coverage
+from index.answering.retrieval import HybridRetriever, Retrieval, idf
 from index.text import jieba_posseg, normalize, question_script
 
 ABSTENTION_MODEL = Path(__file__).with_name("abstention_model.json")
@@ -31,7 +31,7 @@ class AbstentionModel:
     def margin(self, values: dict[str, float]) -> float:
         """Positive: the documents answer; negative: abstain."""
         x = np.array([values[name] for name in self.features])
-        z = (x - np.array(self.mean)) / np.array(self.scale)
+        z = np.nan_to_num((x - np.array(self.mean)) / np.array(self.scale))  # NaN: not measured
         return float(z @ np.array(self.weights) + self.bias - self.threshold)
 
     @classmethod
@@ -52,8 +52,12 @@ def abstention_features(retrieval: Retrieval, retriever: HybridRetriever) -> dic
     """Features that mean the same on any corpus: how far the best passage and the best unit
     stand above what the bundled off-domain questions reach on *this* version (in their
     standard deviations, per script; see ``reference.json``); how close the question is to one
-    of those questions; how much of its IDF-weighted wording the nearest passages (the three
-    nearest in meaning and the three ranked first) contain; and the rarest noun they lack."""
+    of those questions; and the rarest noun of the question that the nearest passages (the
+    three nearest in meaning and the three ranked first) lack.
+
+    (The IDF-weighted share of the question's wording those passages hold was a feature until
+    6 December: fitted with workers' fresh questions, whose own words the laws rarely use, its
+    weight turned against its meaning; README.)"""
     script = question_script(retrieval.question)
     reference = retriever.version.reference[script]
     passage_mean, passage_std = reference["passage"]
@@ -66,12 +70,16 @@ def abstention_features(retrieval: Retrieval, retriever: HybridRetriever) -> dic
     return {
         "passage_z": (retrieval.dense_best - passage_mean) / passage_std,
         "unit_z": (retrieval.unit_best - unit_mean) / unit_std,
-        "near3_weighted_coverage": weighted_coverage(retrieval.words, near_words),
         "missing_noun": missing_noun(retrieval.question, near_words),
         # How close the question is to a bundled off-domain one ("what's the weather like"):
         # question to question in the model's space, so it means the same on any corpus.
-        "off_domain_similarity": float(
-            (retriever.version.reference["vectors"] @ retrieval.query_vector).max()
+        # Not measured for a follow-up (NaN: it weighs nothing): read with a turn the
+        # documents answered, it is in their domain by the conversation, and "建了几个？" is as
+        # like "太阳系有几颗行星？" as any short question.
+        "off_domain_similarity": (
+            float((retriever.version.reference["vectors"] @ retrieval.query_vector).max())
+            if not retrieval.follow_up
+            else float("nan")
         ),
     }
 

@@ -230,6 +230,16 @@ def question_key(question: str) -> str:
     return base64.urlsafe_b64encode(digest).decode()
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """A searchable question as it is searched."""
+
+    text: str  # the question, led by the earlier turn's topic when read as a follow-up
+    context: Context | None  # the earlier turn it is read with, if it is
+    vector: np.ndarray  # what is searched: a follow-up's mixes the turns' and its own
+    own: np.ndarray  # the question's own words alone
+
+
 class Answerer:
     """Answers questions from one loaded index version."""
 
@@ -278,41 +288,69 @@ class Answerer:
         was searched); one an admin taught an answer for gets that answer."""
         started = time.perf_counter()
         checked = [check_question(q) for q in questions]
-        askable = [i for i, (_, reason) in enumerate(checked) if reason is None]
-        earlier = [*previous, *[None] * (len(questions) - len(previous))]
-        searched = {i: _searched(checked[i][0], earlier[i]) for i in askable}
-        follow_ups = [i for i in askable if searched[i][1] is not None]
-        encoded = self._retriever.encoder.encode_queries(
-            [searched[i][0] for i in askable] + [checked[i][0] for i in follow_ups]
-        )
-        vectors = encoded[: len(askable)]
-        row_of = {i: row for row, i in enumerate(askable)}
-        alone = dict(zip(follow_ups, encoded[len(askable) :], strict=True))
-        for i, own in list(alone.items()):
-            # A follow-up's vector is half the turns together, half its own words: the context
-            # brings the topic, its own meaning keeps what it asks (measured on the dev
-            # dialogues: 0.61 -> 0.64 of follow-ups answered from a right passage).
-            mixed = vectors[row_of[i]] + own
-            vectors[row_of[i]] = mixed / np.linalg.norm(mixed)
+        asked = self._ask(checked, previous)
         answers: list[Answer | None] = [None] * len(questions)
-        for row, i in enumerate(askable):
-            text, context = searched[i]
+        for i, turn in asked.items():
             # Taught questions are short: one is matched on the worker's own words.
-            own = alone.get(i, vectors[row])
-            match = taught.match(own) if taught is not None else None
+            match = taught.match(turn.own) if taught is not None else None
             if match is not None:
-                answers[i] = self._taught(questions[i], match.taught, text, started)
+                answers[i] = self._taught(questions[i], match.taught, turn.text, started)
                 continue
-            prefer = frozenset(context.documents) if context is not None else frozenset()
-            retrieval = self._retriever.retrieve_encoded(text, vectors[row], k, prefer=prefer)
-            answer = replace(self._decide(questions[i], retrieval, started), searched=text)
-            if context is not None and self._context_mattered(checked[i][0], own, retrieval, k):
-                answer = replace(answer, read_with=context.searched)
+            retrieval = self._retrieve(turn, k)
+            answer = replace(self._decide(questions[i], retrieval, started), searched=turn.text)
+            if turn.context is not None and self._context_mattered(
+                checked[i][0], turn.own, retrieval, k
+            ):
+                answer = replace(answer, read_with=turn.context.searched)
             answers[i] = answer
         for i, (_, reason) in enumerate(checked):
             if reason is not None:
                 answers[i] = self._not_answered(questions[i], reason, (), started)
         return [a for a in answers if a is not None]
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        return self._retriever
+
+    def retrievals(
+        self, questions: Sequence[str], k: int = 5, *, previous: Sequence[Context | None] = ()
+    ) -> list[Retrieval | None]:
+        """Each question searched exactly as :meth:`answer_many` searches it (a follow-up read
+        with its ``previous`` turn), before any verdict; None for a question that cannot be
+        searched. ``python -m index calibrate`` fits the verdict on these."""
+        asked = self._ask([check_question(q) for q in questions], previous)
+        return [self._retrieve(asked[i], k) if i in asked else None for i in range(len(questions))]
+
+    def _ask(
+        self, checked: Sequence[tuple[str, Reason | None]], previous: Sequence[Context | None]
+    ) -> dict[int, _Asked]:
+        """How each searchable question (by its position) is searched: a follow-up read with
+        its earlier turn; every vector encoded in one forward pass."""
+        askable = [i for i, (_, reason) in enumerate(checked) if reason is None]
+        earlier = [*previous, *[None] * (len(checked) - len(previous))]
+        searched = {i: _searched(checked[i][0], earlier[i]) for i in askable}
+        follow_ups = [i for i in askable if searched[i][1] is not None]
+        encoded = self._retriever.encoder.encode_queries(
+            [searched[i][0] for i in askable] + [checked[i][0] for i in follow_ups]
+        )
+        alone = dict(zip(follow_ups, encoded[len(askable) :], strict=True))
+        asked = {}
+        for row, i in enumerate(askable):
+            vector = own = encoded[row]
+            if i in alone:
+                # A follow-up's vector is half the turns together, half its own words: the
+                # context brings the topic, its own meaning keeps what it asks (measured on the
+                # dev dialogues: 0.61 -> 0.64 of follow-ups answered from a right passage).
+                own = alone[i]
+                mixed = vector + own
+                vector = mixed / np.linalg.norm(mixed)
+            asked[i] = _Asked(*searched[i], vector, own)
+        return asked
+
+    def _retrieve(self, turn: _Asked, k: int) -> Retrieval:
+        prefer = frozenset(turn.context.documents) if turn.context is not None else frozenset()
+        retrieval = self._retriever.retrieve_encoded(turn.text, turn.vector, k, prefer=prefer)
+        return replace(retrieval, follow_up=True) if turn.context is not None else retrieval
 
     def sources(self, passage_ids: Sequence[str], scores: Sequence[float]) -> tuple[Source, ...]:
         """The stored sources of an earlier answer, each with its own score; passages this

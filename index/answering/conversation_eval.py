@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from index.answering.answerer import Answer, QuestionAnswerer
+from index.answering.citations import CITATION
 from index.answering.dialogue import Context
-from index.answering.evaluation import holds
+from index.answering.evaluation import Question, holds
 from index.answering.taught import TaughtAnswer, TaughtBank
 from index.model.encoder import Encoder
 
@@ -57,6 +58,20 @@ def load_dialogues(path: Path) -> list[Dialogue]:
             )
             dialogues.append(Dialogue(row["id"], row["lang"], row["split"], turns))
     return dialogues
+
+
+def as_questions(dialogue: Dialogue) -> list[Question]:
+    """The dialogue's turns as questions (in order; a law question when every answer cites an
+    article), for ``python -m index calibrate`` to ask turn by turn."""
+    questions = []
+    for n, turn in enumerate(dialogue.turns, 1):
+        law = bool(turn.answers) and all(CITATION.match(a) for a in turn.answers)
+        english = dialogue.lang == "en"
+        kind = ("law_english" if english else "law") if law else ("english" if english else "fact")
+        questions.append(
+            Question(f"{dialogue.did}-{n}", kind, turn.question, turn.answers, dialogue.split)
+        )
+    return questions
 
 
 def found(answer: Answer, answers: Sequence[str], k: int = TOP) -> bool:

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from index.answering.abstention import ABSTENTION_MODEL, AbstentionModel, abstention_features
-from index.answering.answerer import QuestionAnswerer, Source, searched_text
+from index.answering.answerer import Answerer, QuestionAnswerer, Source, searched_text
 from index.answering.citations import CITATION, answers_passage, first_answering
+from index.answering.dialogue import Context
 from index.answering.retrieval import HybridRetriever, RetrievalParams
 from index.model.encoder import Encoder
 from index.store.version_folder import IndexVersion
@@ -204,36 +205,63 @@ def _share(part: int, whole: int) -> str:
 
 
 def calibrate(
-    configurations: Sequence[tuple[HybridRetriever, Sequence[str]]],
+    configurations: Sequence[tuple[Answerer, Sequence[str]]],
     questions: list[Question],
     path: Path = ABSTENTION_MODEL,
+    *,
+    dialogues: Sequence[Sequence[Question]] = (),
 ) -> str:
-    """Fit the abstention model on the dev split of ``questions``, asked of every configuration
-    (a retriever over one corpus, and the titles of its documents), and write it to ``path``.
+    """Fit the abstention model on the dev split of ``questions`` and of ``dialogues`` (each a
+    conversation's turns, asked in order), asked of every configuration (an answerer over one
+    corpus, and the titles of its documents), and write it to ``path``.
 
     Each question is resolved against each configuration's documents, so a law question is an
-    example to answer where the law is loaded and one to refuse where it is not. Logistic
-    regression (balanced classes) over the standardised features; the threshold is the highest
-    that still answers at least 95% of the answerable questions. The held-out split is left
-    for ``python -m index eval`` to report out of sample.
+    example to answer where the law is loaded and one to refuse where it is not. A dialogue's
+    turn is searched as the bot searches it: read with the last answered turn when it leans on
+    it ("建了几个？"), so the fit sees follow-ups as workers send them. Logistic regression
+    (balanced classes) over the standardised features. The threshold is the highest that still
+    answers CALIBRATION_MIN_ANSWERED of the answerable questions that stand alone (the question
+    sets and each dialogue's first turn): the follow-ups teach the weights what a short turn
+    read with its context looks like, but do not move the share promised. The held-out split
+    is left for ``python -m index eval`` to report out of sample.
     """
     from sklearn.linear_model import LogisticRegression
 
     dev = [q for q in questions if q.split == "dev"]
     rows: list[dict[str, float]] = []
     labels: list[bool] = []
-    for retriever, titles in configurations:
-        for question in (q.resolved(titles) for q in dev):
-            retrieval = retriever.retrieve(searched_text(question.question), 5)
-            rows.append(abstention_features(retrieval, retriever))
-            labels.append(question.answerable)
+    alone: list[bool] = []  # the example stands alone (not a follow-up turn)
+    for answerer, titles in configurations:
+        resolved = [q.resolved(titles) for q in dev]
+        searched = answerer.retrievals([q.question for q in resolved])
+        for question, retrieval in zip(resolved, searched, strict=True):
+            if retrieval is not None:
+                rows.append(abstention_features(retrieval, answerer.retriever))
+                labels.append(question.answerable)
+                alone.append(True)
+        for turns in dialogues:
+            # Each turn read as the bot reads it after the turns before, as if each answerable
+            # one had been answered (the fit does not lean on the model it replaces).
+            context: Context | None = None
+            for n, turn in enumerate(t.resolved(titles) for t in turns):
+                if turn.split != "dev":
+                    break
+                (retrieval,) = answerer.retrievals([turn.question], previous=[context])
+                if retrieval is None:
+                    continue
+                rows.append(abstention_features(retrieval, answerer.retriever))
+                labels.append(turn.answerable)
+                alone.append(n == 0)
+                if turn.answerable and retrieval.passages:
+                    context = Context(retrieval.question, (retrieval.passages[0].chunk.doc_id,))
     names = tuple(rows[0])
     x = np.array([[f[n] for n in names] for f in rows])
     y = np.array(labels)
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-    model = LogisticRegression(class_weight="balanced").fit((x - mean) / scale, y)
-    decision = model.decision_function((x - mean) / scale)
-    answerable_scores = np.sort(decision[y])
+    mean, scale = np.nanmean(x, axis=0), np.nanstd(x, axis=0) + 1e-9
+    z = np.nan_to_num((x - mean) / scale)  # a feature not measured (NaN) weighs nothing
+    model = LogisticRegression(class_weight="balanced").fit(z, y)
+    decision = model.decision_function(z)
+    answerable_scores = np.sort(decision[y & np.array(alone)])
     allowed_misses = int(np.floor((1 - CALIBRATION_MIN_ANSWERED) * len(answerable_scores)))
     # The threshold that keeps the required share, placed half-way between the lowest score
     # kept and the next score below it: a threshold just under a kept question's score flipped
@@ -254,9 +282,9 @@ def calibrate(
             "calibrated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "split": "dev",
             "examples": len(rows),
+            "follow_up_turns": alone.count(False),
             "configurations": [
-                {"index_version": r.version.version_id, "documents": len(t)}
-                for r, t in configurations
+                {"index_version": a.version, "documents": len(t)} for a, t in configurations
             ],
             "answered_share": round(answered, 4),
             "abstained_share": round(abstained, 4),
@@ -265,7 +293,8 @@ def calibrate(
     path.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     AbstentionModel.load(path)  # refuse to leave an unreadable file behind
     return (
-        f"calibrated on {len(rows)} dev examples ({len(configurations)} corpora): answers "
+        f"calibrated on {len(rows)} dev examples ({alone.count(False)} of them follow-up turns; "
+        f"{len(configurations)} corpora): answers "
         f"{answered:.0%} of answerable, abstains on {abstained:.0%} of the rest (in sample); "
         f"written to {path}"
     )

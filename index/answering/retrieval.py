@@ -91,6 +91,7 @@ class Retrieval:
     unit_best: float  # the best unit (sentence or clause) cosine
     quantity: bool
     dense_top: tuple[int, ...]  # chunk rows of the three passages nearest in meaning
+    follow_up: bool = False  # searched read with an earlier turn (a follow-up's topic)
 
 
 @lru_cache(maxsize=65536)
