@@ -169,12 +169,20 @@ def _with_index(settings: CoreSettings, args: argparse.Namespace) -> int:
     corpora = args.corpus or [settings.paths.corpus_dir]
     if args.command == "calibrate":
         corpora = args.corpus or [settings.paths.corpus_dir, REPORT_ONLY]
+        from index.answering.abstention import AbstentionModel, abstention_path
+        from index.answering.answerer import Answerer
         from index.answering.conversation_eval import as_questions, load_dialogues
 
         versions = [open_corpus(settings, encoder, corpus, store=store) for corpus in corpora]
-        configurations = [(open_answerer(settings, encoder, v), _titles(v)) for v in versions]
+        # The answerers' own verdicts are not used (calibrate reads what they search), so any
+        # fitted model serves; the new one is written for the configured adapter.
+        configurations = [
+            (Answerer(open_retriever(settings, encoder, v), AbstentionModel.load()), _titles(v))
+            for v in versions
+        ]
         dialogues = [as_questions(d) for d in load_dialogues(DIALOGUES)]
-        print(calibrate(configurations, questions, dialogues=dialogues))
+        path = abstention_path(settings.embedding.adapter)
+        print(calibrate(configurations, questions, path, dialogues=dialogues))
         return 0
     if args.command == "fusion":
         from index.answering.evaluation import fusion_grid

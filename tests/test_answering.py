@@ -257,14 +257,17 @@ def test_the_shared_words_of_a_large_corpus_come_from_a_bounded_sample() -> None
     assert all(f"第{n}号文件" in sample for n in (0, 1500, 2999))
 
 
-def test_the_shipped_abstention_weighs_every_feature_the_way_it_means() -> None:
+@pytest.mark.parametrize("adapter", ["bundled", "none"])
+def test_the_shipped_abstention_weighs_every_feature_the_way_it_means(adapter: str) -> None:
     """A re-fit must not turn a feature against its meaning: closeness to a passage speaks for
     answering, a missing rare noun and likeness to an off-domain question against (a re-fit
     that turned the share of the question's words the nearest passages hold negative refused a
     question whose every word a passage holds: that feature is gone since; README)."""
-    from index.answering.abstention import AbstentionModel
+    from index.answering.abstention import AbstentionModel, abstention_path
 
-    model = AbstentionModel.load()
+    model = AbstentionModel.load(abstention_path(adapter))
+    # Each fit is for its own model (the base model's scores spread otherwise).
+    assert ("+adapter-" in str(model.provenance["model"])) == (adapter != "none")
     weight = dict(zip(model.features, model.weights, strict=True))
     expected_sign = {
         "passage_z": 1,

@@ -13,6 +13,17 @@ from index.answering.retrieval import HybridRetriever, Retrieval, idf
 from index.text import jieba_posseg, normalize, question_script
 
 ABSTENTION_MODEL = Path(__file__).with_name("abstention_model.json")
+# Fitted for the base model (`[embedding] adapter = "none"`): each model spreads its scores its
+# own way, and the trained adapter's fit refused nearly every English question asked of the
+# base model (README).
+BASE_MODEL_ABSTENTION = Path(__file__).with_name("abstention_model.base.json")
+
+
+def abstention_path(adapter: str) -> Path:
+    """The abstention model fitted for the configured ``[embedding] adapter``."""
+    return BASE_MODEL_ABSTENTION if adapter == "none" else ABSTENTION_MODEL
+
+
 _IDF_SCALE = 12.0  # about the largest IDF in jieba's table
 
 

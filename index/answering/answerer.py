@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from index.answering.abstention import AbstentionModel, abstention_features
+from index.answering.abstention import AbstentionModel, abstention_features, abstention_path
 from index.answering.dialogue import Context, needs_context, with_context
 from index.answering.extraction import SentenceExtractor
 from index.answering.retrieval import HybridRetriever, Retrieval, RetrievalParams
@@ -487,7 +487,8 @@ def _searched(question: str, previous: Context | None) -> tuple[str, Context | N
 
 def open_answerer(settings: CoreSettings, encoder: Encoder, version: IndexVersion) -> Answerer:
     """The answerer for a loaded version, with the configured retrieval and abstention."""
-    return Answerer(open_retriever(settings, encoder, version), AbstentionModel.load())
+    abstention = AbstentionModel.load(abstention_path(settings.embedding.adapter))
+    return Answerer(open_retriever(settings, encoder, version), abstention)
 
 
 def open_retriever(

@@ -280,6 +280,7 @@ def calibrate(
         "threshold": threshold,
         "provenance": {
             "calibrated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "model": configurations[0][0].retriever.encoder.model_name,
             "split": "dev",
             "examples": len(rows),
             "follow_up_turns": alone.count(False),
