@@ -244,7 +244,7 @@ def test_odd_but_real_questions_are_answered_cleanly(core, question: str) -> Non
 
 def test_a_refusal_tags_only_the_documents_it_shows(shipped) -> None:  # type: ignore[no-untyped-def]
     _, answerer, titles = shipped
-    chunks = answerer._retriever.version.chunks
+    chunks = answerer.retriever.version.chunks
     every = document_topics(chunks)
     assert len(every) == len(titles)  # the report and the eleven laws
     assert document_topics(chunks, limit=3) == every[:3]
@@ -300,16 +300,14 @@ def test_calibration_asks_a_dialogue_turn_by_turn_as_the_bot_does(shipped, tmp_p
     answerable questions promised measured on the questions that stand alone."""
     import json
 
-    from index import Context
     from index.answering.abstention import AbstentionModel, abstention_features
     from index.answering.conversation_eval import as_questions, load_dialogues
     from index.answering.evaluation import CALIBRATION_MIN_ANSWERED, calibrate
 
     _, answerer, titles = shipped
     first = answerer.answer("边境口岸有货车司机之家吗？")
-    context = Context(first.searched, (first.sources[0].document_id,))
-    (searched,) = answerer.retrievals(["建了几个？"], previous=[context])
-    follow_up = answerer.answer("建了几个？", previous=context)
+    (searched,) = answerer.retrievals(["建了几个？"], previous=[first.context])
+    follow_up = answerer.answer("建了几个？", previous=first.context)
     assert searched is not None
     assert searched.question == follow_up.searched != "建了几个？"
     assert [p.chunk.chunk_id for p in searched.passages] == [

@@ -286,7 +286,7 @@ def test_the_bank_lifts_nothing_when_the_nearest_passage_is_in_a_document_it_doe
     from index.answering.retrieval import HybridRetriever
 
     _, answerer, _ = shipped
-    retriever = answerer._retriever
+    retriever = answerer.retriever
     question = "上下班路上出了车祸算工伤吗"
     query = retriever.encoder.encode_queries([question])[0]
     nearest = retriever.retrieve_encoded(question, query, 1).passages[0].chunk
@@ -318,7 +318,7 @@ def test_the_bank_lifts_the_answers_the_model_alone_misses_and_offers_only_what_
     from index.answering.retrieval import HybridRetriever
 
     _, answerer, _ = shipped
-    retriever = answerer._retriever
+    retriever = answerer.retriever
     version, bank = retriever.version, retriever.version.bank
     missed = [i for i, offered in enumerate(bank.offered) if not offered]
     assert len(bank) > 2000

@@ -239,13 +239,11 @@ def calibrate(
                 rows.append(abstention_features(retrieval, answerer.retriever))
                 labels.append(question.answerable)
                 alone.append(True)
-        for turns in dialogues:
+        for turns in (d for d in dialogues if d and d[0].split == "dev"):
             # Each turn read as the bot reads it after the turns before, as if each answerable
             # one had been answered (the fit does not lean on the model it replaces).
             context: Context | None = None
             for n, turn in enumerate(t.resolved(titles) for t in turns):
-                if turn.split != "dev":
-                    break
                 (retrieval,) = answerer.retrievals([turn.question], previous=[context])
                 if retrieval is None:
                     continue
