@@ -82,6 +82,28 @@ def test_the_export_is_marked_with_its_source_and_only_mean_pooling_is_exported(
     assert not onnx_supported(encoder.path)  # no modules.json: not a sentence-transformers folder
 
 
+def test_the_float_graph_runs_fused_operators_and_the_int8_graph_is_quantised_unfused(
+    encoder,
+) -> None:  # type: ignore[no-untyped-def]
+    """The export fuses each layer's attention, bias + GELU and residual + layer norm (ONNX
+    Runtime's transformer optimiser); the parity test above holds for the fused graph."""
+    from collections import Counter
+
+    import onnx
+
+    def operators(name: str) -> Counter[str]:
+        graph = onnx.load(str(encoder.path / name), load_external_data=False).graph
+        return Counter(node.op_type for node in graph.node)
+
+    fused, quantised = operators(FILES["onnx"]), operators(FILES["onnx-int8"])
+    layers = 12  # multilingual-e5-small
+    assert fused["Attention"] == fused["BiasGelu"] == layers, fused
+    assert fused["SkipLayerNormalization"] == 2 * layers, fused
+    assert fused["Softmax"] == fused["Erf"] == 0, fused  # nothing left unfused
+    assert quantised["Attention"] == 0, quantised
+    assert quantised["Softmax"] == layers, quantised
+
+
 def test_the_word_table_stays_on_disk_outside_the_graph(encoder) -> None:  # type: ignore[no-untyped-def]
     # The graph starts from word vectors: the 250,037 x 384 table is a flat file the encoder
     # reads rows of (never loaded or mapped whole), and the graph's own weights are the rest.

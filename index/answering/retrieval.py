@@ -180,12 +180,14 @@ class HybridRetriever:
         words = tuple(tokenize(question))
         known = [w for w in words if w in self._vocabulary]
 
-        candidates = self._candidates(query, known)
+        # BM25 over every passage, once: it both adds candidates and scores them
+        bm25 = np.asarray(version.bm25.get_scores(known)) if known else None
+        candidates = self._candidates(query, bm25)
         dense = self._vectors[candidates] @ query
         sentence = self._best_sentence(query, candidates)
         lexical = np.zeros(len(candidates), dtype=np.float32)
-        if known:
-            scores = np.asarray(version.bm25.get_scores(known))[candidates]
+        if bm25 is not None:
+            scores = bm25[candidates]
             if scores.max() > 0:
                 lexical = scores / scores.max()
         # Each signal as standard scores over this question's candidates: cosines crowd into
@@ -259,14 +261,13 @@ class HybridRetriever:
         signal: np.ndarray = (best - floor) / (1.0 - floor)
         return signal
 
-    def _candidates(self, query: Vectors, known: list[str]) -> np.ndarray:
+    def _candidates(self, query: Vectors, lexical: np.ndarray | None) -> np.ndarray:
         total, wanted = len(self.version.chunks), self.params.candidates
         if total <= wanted:
             return np.arange(total)
         _, dense_ids = self.version.dense.search(query[None, :], wanted)
         ids = set(int(i) for i in dense_ids[0] if i >= 0)
-        if known:
-            lexical = np.asarray(self.version.bm25.get_scores(known))
+        if lexical is not None:
             ids.update(int(i) for i in top_indices(lexical, wanted) if lexical[i] > 0)
         return np.array(sorted(ids), dtype=np.int64)
 

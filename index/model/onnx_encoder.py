@@ -34,8 +34,9 @@ from index.model.provisioning import ResolvedModel, read_marker
 
 log = logging.getLogger(__name__)
 
-# 2: weights quantised per channel; 3: the word-embedding table outside the graph
-EXPORT_FORMAT_VERSION = 3
+# 2: weights quantised per channel; 3: the word-embedding table outside the graph; 4: the float
+# graph's operators fused
+EXPORT_FORMAT_VERSION = 4
 FILES = {"onnx": "model_float.onnx", "onnx-int8": "model_int8.onnx"}
 # The graph starts from the tokens' word vectors: the 250,000-row word-embedding table (384 of
 # the model's 470 MB) is a flat float32 file beside it, of which a text's few rows are read with
@@ -175,8 +176,30 @@ def _export(source: Path, target: Path) -> None:
         weight_type=QuantType.QInt8,
         per_channel=True,
     )
+    _fuse(float_file, int(transformer.config.num_attention_heads), transformer.config.hidden_size)
     for name in FILES.values():
         _weights_beside(target / name)
+
+
+def _fuse(graph_file: Path, heads: int, hidden: int) -> None:
+    """Rewrite the float graph with each layer's attention, bias + GELU and residual + layer norm
+    as single ONNX Runtime CPU operators (``onnxruntime.transformers.optimizer``, the fusions it
+    knows for BERT-like encoders; ONNX Runtime's own load-time optimisation does not find them
+    in this export). Measured on 187 questions, interleaved with the unfused graph in one process:
+    p50 8.5 against 9.1 ms; the vectors the same (cosine ≥ 0.999999). The int8 graph is
+    quantised from the unfused one, as before. A model whose graph the optimiser cannot fuse
+    keeps the unfused graph."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    try:
+        fused = optimize_model(
+            str(graph_file), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
+        )
+    except Exception:  # the optimiser is a best effort; the unfused graph is correct
+        log.warning("could not fuse %s; keeping the unfused graph", graph_file, exc_info=True)
+        return
+    log.info("fused operators: %s", fused.get_fused_operator_statistics())
+    fused.save_model_to_file(str(graph_file))
 
 
 def _weights_beside(graph_file: Path) -> None:
