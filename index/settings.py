@@ -71,6 +71,7 @@ class RetrievalSettings(BaseModel):
     quantity_penalty: float = Field(default=0.3, ge=0)
     bank_weight: float = Field(default=4.0, ge=0)
     bank_floor_sd: float = Field(default=2.0, ge=0)
+    bank_lexical_weight: float = Field(default=2.0, ge=0)
     # A follow-up read with the earlier turn: the passages of the documents that answered it
     # gain this many standard scores (eval/dialogues.jsonl; README).
     context_weight: float = Field(default=1.0, ge=0)

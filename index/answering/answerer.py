@@ -500,6 +500,7 @@ def open_retriever(
         quantity_penalty=settings.retrieval.quantity_penalty,
         bank_weight=settings.retrieval.bank_weight,
         bank_floor_sd=settings.retrieval.bank_floor_sd,
+        bank_lexical_weight=settings.retrieval.bank_lexical_weight,
         context_weight=settings.retrieval.context_weight,
     )
     return HybridRetriever(version, encoder, params)

@@ -110,7 +110,7 @@ def build_version(
 ) -> None:
     """Write a complete version into the empty ``folder``; the manifest goes last. With a
     ``cache``, only text it has not seen (with this model) is embedded."""
-    bm25s = _bm25s()
+    bm25s = load_bm25s()
 
     started = time.perf_counter()
     if not chunks:
@@ -183,7 +183,7 @@ def load_version(folder: Path, encoder: Encoder) -> IndexVersion:
     try:
         import faiss
 
-        bm25s = _bm25s()
+        bm25s = load_bm25s()
         chunks = [_chunk(json.loads(line)) for line in _lines(folder / CHUNKS)]
         dense = faiss.read_index(str(folder / DENSE))
         sentence_vectors = np.load(folder / SENTENCES, allow_pickle=False)
@@ -349,7 +349,7 @@ def _dense_index(vectors: Vectors, approximate_above: int) -> Any:
     return index
 
 
-def _bm25s() -> Any:
+def load_bm25s() -> Any:
     import bm25s
 
     # bm25s sets its logger to DEBUG when imported (bm25s/__init__.py), which puts a line per
