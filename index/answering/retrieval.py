@@ -4,9 +4,11 @@ The fusion was chosen by measurement on ``eval/`` (the report and the laws; see 
 
     score = z(cos(q, passage)) + unit_weight * z(max cos(q, unit)) + lexical_weight * z(bm25)
             + bank_weight * bank(max cos(q, a bank question the passage answers))
+            + bank_lexical_weight * max bm25(q, a bank question the passage answers) / best
 
-(the bank term only when the passage nearest in meaning is in a document the bank has
-questions for: the bank knows nothing of a document an admin adds)
+(the first bank term only when the passage nearest in meaning is in a document the bank has
+questions for, the second only when the ten nearest are: the bank knows nothing of a document
+an admin adds)
 
 where z() puts each signal in standard deviations over the question's candidates, so no signal
 speaks louder for its scale (raw cosines crowd into a narrow band; BM25 spans 0-1). A unit is a
