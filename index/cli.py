@@ -41,6 +41,7 @@ FUSION_GRID: dict[str, Sequence[float]] = {
     "lexical_weight": (0.1, 0.2, 0.3),
     "bank_weight": (0.0, 2.0, 3.0, 4.0),
     "bank_floor_sd": (2.0, 2.5, 3.0, 3.5, 4.0),
+    "bank_lexical_weight": (0.0, 1.0, 2.0, 3.0),
 }  # the report alone: abstention must hold without the laws
 
 
@@ -84,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     fit.add_argument("--seed", type=int, default=None)
     fit.add_argument("--time-budget", type=float, default=None, help="seconds (default 3300)")
     fit.add_argument("--learning-rate", type=float, default=None)
+    fit.add_argument(
+        "--question-weight",
+        type=float,
+        default=None,
+        help="weight of the question-to-question loss (default 0: off)",
+    )
     fit.add_argument(
         "--start-from",
         type=Path,
@@ -140,6 +147,7 @@ def _train(settings: CoreSettings, args: argparse.Namespace) -> int:
             ("limit", args.limit),
             ("learning_rate", args.learning_rate),
             ("start_from", str(args.start_from) if args.start_from else None),
+            ("question_weight", args.question_weight),
         )
         if value is not None
     }

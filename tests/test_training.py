@@ -148,6 +148,41 @@ def test_the_adapter_is_merged_into_the_model_and_changes_its_vectors(  # type: 
     assert float(trained[0] @ paraphrase) > float(trained[2] @ paraphrase) + 0.2
 
 
+def test_question_pairs_have_a_mate_and_a_rival_and_never_repeat_a_passage_in_a_batch() -> None:
+    """The question-to-question loss (``--question-weight``): each question is paired with
+    another question for one of its passages and, as the negative, a question for the passage
+    the retriever confused it with; in one batch no passage is answered twice (another item's
+    question would be scored as a wrong one), and every usable question comes round in turn."""
+    from index.training.data import Example
+    from index.training.trainer import Pair, _QuestionPairs
+
+    def pair(question: str, positives: tuple[int, ...], negatives: tuple[int, ...]) -> Pair:
+        return Pair(Example(question, (), "zh", "test"), positives, negatives)
+
+    # Passage r has questions q{r}a and q{r}b; each is confused with passage (r + 1) % 10.
+    pairs = [pair(f"q{row}{side}", (row,), ((row + 1) % 10,)) for row in range(10) for side in "ab"]
+    pairs.append(pair("alone", (19,), (0,)))  # no mate: never asked
+    pairs.append(pair("both", (2, 3), (4,)))  # answers 2 and 3: never a rival for them
+    asked = _QuestionPairs(pairs, seed=1)
+    row_of = {p.example.question: set(p.positives) for p in pairs}
+    seen: set[str] = set()
+    for _ in range(12):
+        batch = asked.batch(3)
+        assert len(batch) == 3
+        rows: list[int] = []  # each triple's passages, once
+        for question, mate, rival in batch:
+            assert question != mate
+            assert row_of[question] & row_of[mate]
+            confused = next(p.negatives for p in pairs if p.example.question == question)
+            assert set(confused) & row_of[rival]
+            assert not row_of[question] & row_of[rival]
+            rows += row_of[question] | row_of[mate] | row_of[rival]
+            seen.add(question)
+        assert len(rows) == len(set(rows))  # no passage in two of a batch's triples
+    assert "alone" not in seen
+    assert {f"q{row}{side}" for row in range(10) for side in "ab"} <= seen
+
+
 @pytest.mark.slow
 def test_a_training_run_on_a_handful_of_pairs_writes_an_adapter_that_loads(  # type: ignore[no-untyped-def]
     tmp_path: Path, data_dir: Path, converted_model: Path
@@ -213,13 +248,17 @@ def test_a_training_run_on_a_handful_of_pairs_writes_an_adapter_that_loads(  # t
     vectors = SentenceTransformerEncoder(merged).encode_queries(["年假几天"])
     assert vectors.shape == (1, 384)
 
-    # A second round starts from that adapter (its negatives mined again with it): before it
-    # trains, the dev figures are those of the checkpoint it starts from.
+    # A second round starts from that adapter (its negatives mined again with it), here with the
+    # question-to-question loss as well: before it trains, the dev figures are those of the
+    # checkpoint it starts from.
+    second = replace(config, start_from=str(out), question_weight=0.5)
     again = train(
-        settings, replace(config, start_from=str(out)), train_dir=tmp_path / "train",
+        settings, second, train_dir=tmp_path / "train",
         out=tmp_path / "round2", eval_files=[dev], dev_files=[dev],
     )  # fmt: skip
     assert again["started_from"]["adapter_sha256"] == manifest["adapter_sha256"]
+    assert again["config"]["question_weight"] == 0.5
+    assert again["question_pairs"] > 0  # questions with a mate and a rival: the loss ran
     before, best = again["dev"]["before"], manifest["dev"]["best"]
     assert {k: before[k] for k in ("r1", "r3", "mrr")} == {k: best[k] for k in ("r1", "r3", "mrr")}
 

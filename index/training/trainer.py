@@ -13,7 +13,9 @@ data (``train/``, see :mod:`index.training.data`):
 3. batches never hold one passage twice (a passage that is one question's answer is never
    another's negative in the same batch);
 4. the checkpoint kept is the one with the best dense R@3 on the evaluation set's dev split
-   (``eval/``, never trained on), measured before training and after each half epoch.
+   (``eval/``, never trained on), measured before training and after each half epoch;
+5. with ``question_weight`` (``--question-weight``; off in the shipped run), each step also
+   trains question to question, as the question bank is matched (measured, not shipped: README).
 
 Everything is seeded; the adapter is written with a manifest (base model and data hashes,
 seed, settings, dev figures) to ``index/model/adapter`` by default.
@@ -26,6 +28,7 @@ import logging
 import random
 import shutil
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -93,6 +96,12 @@ class TrainConfig:
     # A second round: the LoRA starts from this adapter (a folder) and the hard negatives are
     # mined again with it (its own dense ranking), so they are the passages it still confuses.
     start_from: str = ""
+    # Question to question: each step also trains this many batches' worth of bank questions
+    # against another question for the same passage (the positive) and one for the passage the
+    # retriever confuses (the negative), weighted so. The question bank lifts a passage by how
+    # like the question is to a bank question (retrieval's strongest signal), a likeness the
+    # question-to-passage loss never trains. 0: off.
+    question_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -171,6 +180,7 @@ def train(
             "history": fit.history,
         },
         "steps": fit.steps,
+        "question_pairs": fit.question_pairs,
         "stopped": fit.stopped,
         "seconds": round(time.perf_counter() - started, 1),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -187,6 +197,7 @@ class _Fit:
     history: list[dict[str, float]]  # dev figures at step 0 and at each evaluation
     steps: int
     stopped: str
+    question_pairs: int  # questions trained question to question (0: that loss was off)
 
 
 def _fit(
@@ -203,26 +214,18 @@ def _fit(
     training and ``evals_per_epoch`` times an epoch; the best checkpoint saved in ``partial``."""
     import torch
 
-    try:  # sentence-transformers 6 moved it (the old path warns)
-        from sentence_transformers.sentence_transformer.losses import (
-            MultipleNegativesRankingLoss,
-        )
-    except ImportError:  # 5.x
-        from sentence_transformers.losses import (  # type: ignore[no-redef]
-            MultipleNegativesRankingLoss,
-        )
-
     before = {"step": 0, **dense_recall(model, texts, dev)}
     log.info("dev before training: %s", before)
     best, history = before, [before]
     _save(adapter, partial)  # step 0: the untrained adapter is the base model itself
     torch.manual_seed(config.seed)
-    loss_fn = MultipleNegativesRankingLoss(model, scale=config.scale)
+    loss_fn = _ranking_loss(model, config.scale)
     batches_per_epoch = max(1, len(pairs) // config.batch_size)
     total_steps = max(1, int(config.epochs * batches_per_epoch))
     optimizer, scheduler = _optimizer(model, config, total_steps)
     eval_every = max(1, batches_per_epoch // config.evals_per_epoch)
     rng = random.Random(config.seed)
+    asked = _QuestionPairs(pairs if config.question_weight else [], config.seed)
     step, stopped = 0, "steps done"
     model.train()
     while stopped == "steps done" and step < total_steps:
@@ -230,11 +233,14 @@ def _fit(
         if not batches:
             raise ValueError(f"too few training pairs ({len(pairs)}) for one batch")
         for batch in batches:
-            queries = [texts.query(p.example.question) for p, _, _ in batch]
-            positives = [texts.passage(row) for _, row, _ in batch]
-            negatives = [texts.passage(row) for _, _, row in batch]
-            features = [model.preprocess(t) for t in (queries, positives, negatives)]
-            loss = loss_fn(features, torch.zeros(len(batch)))
+            triples = [
+                (texts.query(p.example.question), texts.passage(positive), texts.passage(negative))
+                for p, positive, negative in batch
+            ]
+            loss = _loss(model, loss_fn, triples)
+            questions = [tuple(map(texts.query, t)) for t in asked.batch(config.batch_size)]
+            if questions:
+                loss = loss + config.question_weight * _loss(model, loss_fn, questions)
             loss.backward()
             optimizer.step()
             scheduler.step()
@@ -258,7 +264,90 @@ def _fit(
             if time.perf_counter() - started > config.time_budget_s:
                 stopped = "time budget"
                 break
-    return _Fit(best, history, step, stopped)
+    return _Fit(best, history, step, stopped, len(asked))
+
+
+def _ranking_loss(model: Any, scale: float) -> Any:
+    """sentence-transformers' MultipleNegativesRankingLoss: in-batch and hard negatives."""
+    try:  # sentence-transformers 6 moved it (the old path warns)
+        from sentence_transformers.sentence_transformer.losses import (
+            MultipleNegativesRankingLoss,
+        )
+    except ImportError:  # 5.x
+        from sentence_transformers.losses import (  # type: ignore[no-redef]
+            MultipleNegativesRankingLoss,
+        )
+    return MultipleNegativesRankingLoss(model, scale=scale)
+
+
+def _loss(model: Any, loss_fn: Any, triples: Sequence[tuple[str, ...]]) -> Any:
+    """The ranking loss of (query, positive, negative) texts, with in-batch negatives."""
+    import torch
+
+    columns = [[t[i] for t in triples] for i in range(3)]
+    return loss_fn([model.preprocess(c) for c in columns], torch.zeros(len(triples)))
+
+
+class _QuestionPairs:
+    """Batches of (question, another question for one of its passages, a question for the
+    passage the retriever confused it with), in which no passage is answered twice: cycled
+    through the questions that have both, in a seeded order."""
+
+    def __init__(self, pairs: Sequence[Pair], seed: int):
+        self._rng = random.Random(seed + 1)
+        by_row: dict[int, list[int]] = {}
+        for i, pair in enumerate(pairs):
+            for row in pair.positives:
+                by_row.setdefault(row, []).append(i)
+        self._pairs = pairs
+        self._mates: dict[int, list[int]] = {}
+        self._rivals: dict[int, list[int]] = {}
+        for i, pair in enumerate(pairs):
+            own = set(pair.positives)
+            mates = sorted({j for r in own for j in by_row[r] if j != i})
+            rivals = sorted(
+                {
+                    j
+                    for r in pair.negatives
+                    for j in by_row.get(r, ())
+                    if not own & set(pairs[j].positives)
+                }
+            )
+            if mates and rivals:
+                self._mates[i], self._rivals[i] = mates, rivals
+        self._queue: deque[int] = deque()
+        if pairs:
+            log.info("question pairs: %d of %d questions have a mate and a rival",
+                     len(self._mates), len(pairs))  # fmt: skip
+
+    def __len__(self) -> int:
+        """How many questions have both a mate and a rival."""
+        return len(self._mates)
+
+    def batch(self, size: int) -> list[tuple[str, str, str]]:
+        triples: list[tuple[str, str, str]] = []
+        if not self._mates:
+            return triples
+        used: set[int] = set()
+        deferred: list[int] = []
+        while len(triples) < size and len(deferred) <= len(self._mates):
+            if not self._queue:
+                order = list(self._mates)
+                self._rng.shuffle(order)
+                self._queue.extend(order)
+            i = self._queue.popleft()
+            mate = self._pairs[self._rng.choice(self._mates[i])]
+            rival = self._pairs[self._rng.choice(self._rivals[i])]
+            rows = {*self._pairs[i].positives, *mate.positives, *rival.positives}
+            if rows & used:
+                deferred.append(i)  # first in the next batch
+                continue
+            used |= rows
+            triples.append(
+                (self._pairs[i].example.question, mate.example.question, rival.example.question)
+            )
+        self._queue.extendleft(reversed(deferred))
+        return triples
 
 
 def _optimizer(model: Any, config: TrainConfig, total_steps: int) -> tuple[Any, Any]:
