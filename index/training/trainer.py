@@ -96,11 +96,11 @@ class TrainConfig:
     # A second round: the LoRA starts from this adapter (a folder) and the hard negatives are
     # mined again with it (its own dense ranking), so they are the passages it still confuses.
     start_from: str = ""
-    # Question to question: each step also trains this many batches' worth of bank questions
-    # against another question for the same passage (the positive) and one for the passage the
-    # retriever confuses (the negative), weighted so. The question bank lifts a passage by how
-    # like the question is to a bank question (retrieval's strongest signal), a likeness the
-    # question-to-passage loss never trains. 0: off.
+    # Question to question: each step also trains one batch of bank questions, each against
+    # another question for the same passage (the positive) and one for the passage the
+    # retriever confuses (the negative), its loss weighted so. The question bank lifts a passage
+    # by how like the question is to a bank question (retrieval's strongest signal), a likeness
+    # the question-to-passage loss never trains. 0: off (the shipped run).
     question_weight: float = 0.0
 
 
