@@ -385,8 +385,8 @@ def test_the_bank_by_words_ranks_the_dev_law_questions_better(shipped) -> None: 
     """What bank_lexical_weight was chosen on (README): on the dev law questions written from
     the laws alone (eval/dev-laws.jsonl, none of them in the bank), more are answered first
     by the right article and none fewer among the first three."""
-    from index.answering.answerer import Source
-    from index.answering.evaluation import holds, load_questions
+    from index.answering.citations import first_answering
+    from index.answering.evaluation import load_questions
     from index.answering.retrieval import HybridRetriever
 
     _, answerer, titles = shipped
@@ -399,20 +399,12 @@ def test_the_bank_by_words_ranks_the_dev_law_questions_better(shipped) -> None: 
     )
 
     def ranks(r: HybridRetriever) -> list[int | None]:
-        found = []
-        for q, vector in zip(questions, vectors, strict=True):
-            passages = r.retrieve_encoded(q.question, vector, 3).passages
-            found.append(
-                next(
-                    (
-                        n
-                        for n, p in enumerate(passages, 1)
-                        if any(holds(Source.of(p.chunk, p.score), a) for a in q.answers)
-                    ),
-                    None,
-                )
+        return [
+            first_answering(
+                (p.chunk for p in r.retrieve_encoded(q.question, v, 3).passages), q.answers
             )
-        return found
+            for q, v in zip(questions, vectors, strict=True)
+        ]
 
     with_words, without = ranks(retriever), ranks(off)
     assert retriever.params.bank_lexical_weight > 0
