@@ -176,6 +176,19 @@ def has_quantity(text: str) -> bool:
     return bool(_QUANTITY.search(text) or _FREE.search(text))
 
 
+# A telephone number: a full one (0471-6961234, 13812345678, 6961234) or a service line of five
+# digits (12351, 12333); not an amount (20000元, 12000名), a year or a decimal.
+_PHONE = re.compile(
+    r"(?<![0-9.,])(?:0\d{2,3}[-－—]?\d{7,8}|1\d{10}|\d{7,8}|1\d{4})"
+    rf"(?![0-9.,%％]|\s*(?:[{MEASURE_WORDS}元万亿年月日天号周岁倍户余多]|小时|平方|公里|吨|米))"
+)
+
+
+def has_phone_number(text: str) -> bool:
+    """Whether ``text`` states a telephone number (what 电话是多少 / "what's the hotline" ask)."""
+    return bool(_PHONE.search(text))
+
+
 def question_script(text: str) -> str:
     """ "cjk" when at least a fifth of the letters are ideographs, else "latin"."""
     letters = [ch for ch in text if unicodedata.category(ch)[0] == "L"]

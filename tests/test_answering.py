@@ -10,7 +10,7 @@ import pytest
 from index import Reason
 from index.answering.answerer import _sample, document_topics
 from index.answering.evaluation import Outcome, evaluate, load_questions
-from tests.support import LAW_QUESTIONS, QUESTIONS, REPO
+from tests.support import LAW_QUESTIONS, QUESTIONS, REPO, REPORT_ONLY
 
 pytestmark = pytest.mark.slow
 
@@ -177,6 +177,61 @@ def test_a_question_for_an_amount_is_told_from_a_story_that_counts() -> None:
     ]
     assert [asks_for_quantity(q) for q in asking] == [True] * len(asking)
     assert [asks_for_quantity(q) for q in telling] == [False] * len(telling)
+
+
+def test_a_question_for_a_telephone_number_is_told_from_one_that_mentions_calling() -> None:
+    from index.answering.retrieval import asks_for_contact
+    from index.text import has_phone_number
+
+    asking = [
+        "总工会的维权热线电话是多少?",
+        "工会的联系方式是什么",
+        "欠薪了打哪个电话",
+        "工会服务热线号码多少啊",
+        "What's the union hotline to report unpaid wages?",
+        "What number do I call to report unpaid wages?",
+        "what is the phone number of the legal aid centre",
+    ]
+    telling = [
+        "跟领导反映好几次都没用，能不能直接打电话给政府那边举报？",
+        "打12333电话投诉有用吗",
+        "我打了热线电话没人接怎么办",
+        "公司电话通知我被开除了，合法吗",
+        "What is the minimum wage in Inner Mongolia?",
+        "Can I call the union for help?",
+    ]
+    assert [asks_for_contact(q) for q in asking] == [True] * len(asking)
+    assert [asks_for_contact(q) for q in telling] == [False] * len(telling)
+    stated = ["职工服务热线12351全天接听", "请拨打0471-6961234", "电话：13812345678"]
+    not_stated = ["发放20000元", "服务职工12000名", "2025年", "增长12.5%", "共计15000余人"]
+    assert [has_phone_number(t) for t in stated] == [True] * len(stated)
+    assert [has_phone_number(t) for t in not_stated] == [False] * len(not_stated)
+
+
+def test_a_telephone_number_is_answered_only_where_a_document_states_one(  # type: ignore[no-untyped-def]
+    shipped, settings, encoder, tmp_path: Path
+) -> None:
+    """Neither the report nor the laws give a telephone number: asked for one, the bot refuses
+    (it quoted the union's political work for 内蒙古总工会电话是多少). A document that gives one
+    (an admin's) answers with the number."""
+    from index import open_answerer
+    from index.store.lifecycle import open_corpus
+
+    _, answerer, _ = shipped
+    # Both answered with a paragraph of the report before the check (7 December).
+    for question in ("内蒙古总工会电话是多少", "总工会的联系电话是什么"):
+        refused = answerer.answer(question)
+        assert not refused.answered, (question, refused.citation, refused.answer)
+    (tmp_path / "nmg-trade-unions-2025.txt").symlink_to(REPORT_ONLY / "nmg-trade-unions-2025.txt")
+    (tmp_path / "职工服务指南.txt").write_text(
+        "职工服务热线\n\n职工遇到拖欠工资、劳动合同等劳动权益问题，可以拨打自治区总工会职工服务热线"
+        "12351咨询求助。热线工作日8:30至17:30有人接听，节假日可以留言。\n",
+        "utf-8",
+    )
+    version = open_corpus(settings, encoder, tmp_path, store="telephone-test")
+    told = open_answerer(settings, encoder, version).answer("职工服务热线电话是多少？")
+    assert told.answered, (told.reason, [s.citation for s in told.sources[:3]])
+    assert "12351" in told.answer
 
 
 def test_a_law_answer_names_its_law_and_article_and_keeps_an_items_lead(shipped) -> None:  # type: ignore[no-untyped-def]

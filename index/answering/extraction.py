@@ -4,9 +4,11 @@ involved, so an answer cannot state what the documents do not say."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from index.answering.retrieval import HybridRetriever, Retrieval, weighted_coverage
 from index.ingest.chunking import ITEM, Chunk
-from index.text import has_number, has_quantity, split_clauses, tokenize
+from index.text import has_number, has_phone_number, has_quantity, split_clauses, tokenize
 
 _ANSWER_SENTENCES = 3
 _SENTENCE_MARGIN = 0.04
@@ -39,6 +41,8 @@ class SentenceExtractor:
                 score = float(sims[i]) + 0.5 * weighted_coverage(retrieval.words, words)
                 if retrieval.quantity and has_quantity(unit):
                     score += 0.03
+                if retrieval.contact and has_phone_number(unit):
+                    score += 0.03
                 scores.append(score)
             top = max(range(len(scores)), key=scores.__getitem__)
             if best is None or scores[top] > best[0]:
@@ -55,23 +59,28 @@ class SentenceExtractor:
                 first -= 1
             else:
                 last += 1
-        if retrieval.quantity:  # the amount asked for may sit in the next unit
-            first, last = _widen_to_quantity(chunk.sentences, scores, first, last)
+        # The amount or the telephone number asked for may sit in the next unit.
+        if retrieval.quantity:
+            first, last = _widen_to(has_quantity, chunk.sentences, scores, first, last)
+        if retrieval.contact:
+            first, last = _widen_to(has_phone_number, chunk.sentences, scores, first, last)
         quote = _trim("".join(chunk.sentences[first : last + 1]), retrieval)
         lead = _lead_of(chunk, first)
         return (f"{lead}{quote}" if lead and not quote.startswith(lead) else quote), chunk
 
 
-def _widen_to_quantity(
-    units: tuple[str, ...], scores: list[float], first: int, last: int
+def _widen_to(
+    states: Callable[[str], bool],
+    units: tuple[str, ...],
+    scores: list[float],
+    first: int,
+    last: int,
 ) -> tuple[int, int]:
-    """Extend the quote by the better-scoring neighbour that states an amount, when the quote
-    itself has none (for 多少/几/多久 questions)."""
-    if any(has_quantity(u) for u in units[first : last + 1]):
+    """Extend the quote by the better-scoring neighbour that ``states`` what the question asks
+    for (an amount for 多少/几/多久, a telephone number), when the quote itself does not."""
+    if any(states(u) for u in units[first : last + 1]):
         return first, last
-    neighbours = [
-        i for i in (first - 1, last + 1) if 0 <= i < len(units) and has_quantity(units[i])
-    ]
+    neighbours = [i for i in (first - 1, last + 1) if 0 <= i < len(units) and states(units[i])]
     if not neighbours or last - first + 1 >= _ANSWER_SENTENCES:
         return first, last
     best = max(neighbours, key=scores.__getitem__)

@@ -50,6 +50,23 @@ def asks_for_quantity(question: str) -> bool:
     return bool(_QUANTITY_QUESTION.search(_INDEFINITE_JI.sub("", question)))
 
 
+# A question for a telephone number: 电话是多少, 热线号码是什么, 打哪个电话, "what's the
+# hotline", not one that only mentions calling (打12333电话投诉有用吗, 打电话给政府那边举报).
+_CONTACT_QUESTION = re.compile(
+    r"(?:电话|热线|号码|手机号|联系方式)[^，,。？?！!\s]{0,4}?(?:多少|什么|啥|哪个|哪一个)"
+    r"|[打拨](?:哪个|哪一个|什么|啥)(?:电话|号码|号)"
+    r"|\bwhat(?:'s|\s+is|\s+are)\s+(?:the\s+|their\s+|its\s+|your\s+)?(?:[a-z-]+\s+){0,3}?"
+    r"(?:phone|telephone|hotline|helpline|contact)\b"
+    r"|\b(?:what|which)\s+(?:phone\s+)?number\b",
+    re.I,
+)
+
+
+def asks_for_contact(question: str) -> bool:
+    """Whether the question asks for a telephone number."""
+    return bool(_CONTACT_QUESTION.search(question))
+
+
 @dataclass(frozen=True)
 class RetrievalParams:
     lexical_weight: float = 0.2
@@ -97,6 +114,7 @@ class Retrieval:
     dense_best: float  # the best passage cosine
     unit_best: float  # the best unit (sentence or clause) cosine
     quantity: bool
+    contact: bool  # asks for a telephone number
     dense_top: tuple[int, ...]  # chunk rows of the three passages nearest in meaning
     follow_up: bool = False  # searched read with an earlier turn (a follow-up's topic)
 
@@ -272,6 +290,7 @@ class HybridRetriever:
             dense_best=float(dense.max()),
             unit_best=float(sentence.max()),
             quantity=quantity,
+            contact=asks_for_contact(question),
             dense_top=tuple(int(row) for row in by_meaning[:3]),
         )
 
