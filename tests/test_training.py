@@ -262,6 +262,15 @@ def test_a_training_run_on_a_handful_of_pairs_writes_an_adapter_that_loads(  # t
     before, best = again["dev"]["before"], manifest["dev"]["best"]
     assert {k: before[k] for k in ("r1", "r3", "mrr")} == {k: best[k] for k in ("r1", "r3", "mrr")}
 
+    # Out of time after the first step: that step is measured (and kept if better), not trained
+    # for nothing.
+    hurried = train(
+        settings, replace(config, time_budget_s=0.0), train_dir=tmp_path / "train",
+        out=tmp_path / "hurried", eval_files=[dev], dev_files=[dev],
+    )  # fmt: skip
+    assert (hurried["stopped"], hurried["steps"]) == ("time budget", 1)
+    assert [h["step"] for h in hurried["dev"]["history"]] == [0, 1]
+
 
 # The five questions a union hears most (issue 17), and what answers each.
 _SOCIAL_INSURANCE = (

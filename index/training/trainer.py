@@ -249,7 +249,10 @@ def _fit(
             if step % 5 == 0:
                 log.info("step %d/%d loss %.4f (%.0f s)", step, total_steps, loss.item(),
                          time.perf_counter() - started)  # fmt: skip
-            if step % eval_every == 0 or step == total_steps:
+            out_of_time = time.perf_counter() - started > config.time_budget_s
+            # The last step is measured too when the time budget ends the run (else the steps
+            # since the last measurement would be trained for nothing).
+            if step % eval_every == 0 or step == total_steps or out_of_time:
                 model.eval()
                 figures = {"step": step, **dense_recall(model, texts, dev)}
                 model.train()
@@ -261,7 +264,7 @@ def _fit(
                     _save(adapter, partial)
             if step >= total_steps:
                 break
-            if time.perf_counter() - started > config.time_budget_s:
+            if out_of_time:
                 stopped = "time budget"
                 break
     return _Fit(best, history, step, stopped, len(asked))
