@@ -188,6 +188,7 @@ def test_a_question_for_a_telephone_number_is_told_from_one_that_mentions_callin
         "工会的联系方式是什么",
         "欠薪了打哪个电话",
         "工会服务热线号码多少啊",
+        "工会有什么联系方式",
         "What's the union hotline to report unpaid wages?",
         "What number do I call to report unpaid wages?",
         "what is the phone number of the legal aid centre",
@@ -197,6 +198,8 @@ def test_a_question_for_a_telephone_number_is_told_from_one_that_mentions_callin
         "打12333电话投诉有用吗",
         "我打了热线电话没人接怎么办",
         "公司电话通知我被开除了，合法吗",
+        "老板打电话说什么时候发工资也没个准话，我能去仲裁吗",
+        "公司要我的身份证号码干什么用",
         "What is the minimum wage in Inner Mongolia?",
         "Can I call the union for help?",
     ]

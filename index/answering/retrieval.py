@@ -51,10 +51,11 @@ def asks_for_quantity(question: str) -> bool:
 
 
 # A question for a telephone number: 电话是多少, 热线号码是什么, 打哪个电话, "what's the
-# hotline", not one that only mentions calling (打12333电话投诉有用吗, 打电话给政府那边举报).
+# hotline"; not one that only mentions calling (打12333电话投诉有用吗, 打电话给政府那边举报,
+# 老板打电话说什么时候发工资) nor another number (身份证号码拿去干什么).
 _CONTACT_QUESTION = re.compile(
-    r"(?:电话|热线|号码|手机号|联系方式)[^，,。？?！!\s]{0,4}?(?:多少|什么|啥|哪个|哪一个)"
-    r"|[打拨](?:哪个|哪一个|什么|啥)(?:电话|号码|号)"
+    r"(?:电话|热线|手机号|联系方式)(?:号码|号)?(?:是|为)?(?:多少|什么|啥|哪个|哪一个)"
+    r"|(?:什么|啥|哪些)联系方式|[打拨](?:哪个|哪一个|什么|啥)(?:电话|号码|号)"
     r"|\bwhat(?:'s|\s+is|\s+are)\s+(?:the\s+|their\s+|its\s+|your\s+)?(?:[a-z-]+\s+){0,3}?"
     r"(?:phone|telephone|hotline|helpline|contact)\b"
     r"|\b(?:what|which)\s+(?:phone\s+)?number\b",
