@@ -30,7 +30,7 @@ from index.ingest.chunking import Chunk
 from index.model.encoder import Encoder
 from index.settings import CoreSettings
 from index.store.version_folder import IndexVersion
-from index.text import has_phone_number, has_quantity, jieba_analyse, meaningful_chars
+from index.text import jieba_analyse, meaningful_chars
 
 MAX_QUESTION_CHARS = 1000
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -398,13 +398,10 @@ class Answerer:
         if self._abstention.margin(abstention_features(retrieval, self._retriever)) < 0:
             return None
         text, chunk = self._extractor.extract(retrieval)
-        if retrieval.quantity and not has_quantity(text):
-            # Asked how many, how much or how long, and the best the documents say holds no
-            # amount (北京市的最低工资是多少 → "由省…人民政府规定"): the figure is not in them.
-            return None
-        if retrieval.contact and not has_phone_number(text):
-            # Asked for a telephone number, and the best the documents say holds none
-            # (自治区总工会电话多少 → a paragraph on the union's political work): not in them.
+        if not all(states(text) for states in retrieval.wants):
+            # Asked how many, how much or how long, or for a telephone number, and the best the
+            # documents say holds none (北京市的最低工资是多少 → "由省…人民政府规定"; 自治区总工会
+            # 电话多少 → a paragraph on the union's political work): it is not in them.
             return None
         return text, chunk
 

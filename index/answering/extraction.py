@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from index.answering.retrieval import HybridRetriever, Retrieval, weighted_coverage
 from index.ingest.chunking import ITEM, Chunk
-from index.text import has_number, has_phone_number, has_quantity, split_clauses, tokenize
+from index.text import has_number, split_clauses, tokenize
 
 _ANSWER_SENTENCES = 3
 _SENTENCE_MARGIN = 0.04
@@ -39,10 +39,7 @@ class SentenceExtractor:
             for i, unit in enumerate(chunk.sentences):
                 words = self.retriever.sentence_words(start + i)
                 score = float(sims[i]) + 0.5 * weighted_coverage(retrieval.words, words)
-                if retrieval.quantity and has_quantity(unit):
-                    score += 0.03
-                if retrieval.contact and has_phone_number(unit):
-                    score += 0.03
+                score += 0.03 * sum(states(unit) for states in retrieval.wants)
                 scores.append(score)
             top = max(range(len(scores)), key=scores.__getitem__)
             if best is None or scores[top] > best[0]:
@@ -59,11 +56,8 @@ class SentenceExtractor:
                 first -= 1
             else:
                 last += 1
-        # The amount or the telephone number asked for may sit in the next unit.
-        if retrieval.quantity:
-            first, last = _widen_to(has_quantity, chunk.sentences, scores, first, last)
-        if retrieval.contact:
-            first, last = _widen_to(has_phone_number, chunk.sentences, scores, first, last)
+        for states in retrieval.wants:  # the amount or number asked for may sit in the next unit
+            first, last = _widen_to(states, chunk.sentences, scores, first, last)
         quote = _trim("".join(chunk.sentences[first : last + 1]), retrieval)
         lead = _lead_of(chunk, first)
         return (f"{lead}{quote}" if lead and not quote.startswith(lead) else quote), chunk

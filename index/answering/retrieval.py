@@ -29,7 +29,14 @@ import numpy as np
 from index.ingest.chunking import Chunk
 from index.model.encoder import Encoder, Vectors
 from index.store.version_folder import IndexVersion, load_bm25s
-from index.text import MEASURE_WORDS, general_idf, has_number, tokenize
+from index.text import (
+    MEASURE_WORDS,
+    general_idf,
+    has_number,
+    has_phone_number,
+    has_quantity,
+    tokenize,
+)
 
 _QUANTITY_QUESTION = re.compile(
     rf"多少|几[{MEASURE_WORDS}年天位]?|多久|多长时间|how (many|much|long)"
@@ -118,6 +125,13 @@ class Retrieval:
     contact: bool  # asks for a telephone number
     dense_top: tuple[int, ...]  # chunk rows of the three passages nearest in meaning
     follow_up: bool = False  # searched read with an earlier turn (a follow-up's topic)
+
+    @property
+    def wants(self) -> tuple[Callable[[str], bool], ...]:
+        """What an answer's quote must state, by what the question asks for: an amount (多少,
+        几, 多久, how many) and a telephone number (电话是多少), each a test of a text."""
+        asked = ((self.quantity, has_quantity), (self.contact, has_phone_number))
+        return tuple(states for wanted, states in asked if wanted)
 
 
 @lru_cache(maxsize=65536)
