@@ -6,8 +6,8 @@ The fusion was chosen by measurement on ``eval/`` (the report and the laws; see 
             + bank_weight * bank(max cos(q, a bank question the passage answers))
             + bank_lexical_weight * max bm25(q, a bank question the passage answers) / best
 
-(the bank terms only when the five passages ranked first by the other terms are all in
-documents the bank has questions for: the bank knows nothing of a document an admin adds)
+(the bank knows nothing of a document an admin adds: beside one, the bank terms only reorder
+the passages of the documents it knows, among the places those hold without them)
 
 where z() puts each signal in standard deviations over the question's candidates, so no signal
 speaks louder for its scale (raw cosines crowd into a narrow band; BM25 spans 0-1). A unit is a
@@ -90,9 +90,9 @@ class RetrievalParams:
     bank_weight: float = 4.0
     bank_floor_sd: float = 2.0
     # The bank by words: a passage whose bank questions share the question's words (BM25 over
-    # the bank questions, scaled to the best) gains up to this many standard scores; silent,
-    # as the bank by meaning is, unless the five passages ranked first without the bank are
-    # all in documents the bank knows (chosen on the dev split, 6 December; README).
+    # the bank questions, scaled to the best) gains up to this many standard scores (chosen on
+    # the dev split, 6 December; README). Neither bank signal moves a passage of a document the
+    # bank knows nothing of (an admin's) from its place (``_lift_known``).
     bank_lexical_weight: float = 2.0
     # Above this many passages, only the nearest this many by meaning and the best this many by
     # BM25 are scored in full.
@@ -160,11 +160,6 @@ def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     return np.argpartition(scores, len(scores) - k)[len(scores) - k :]
 
 
-# The bank speaks only when this many passages ranked first without it are all in documents
-# it knows (7 December: the five best by the fused score rather than the ten nearest in meaning).
-_KNOWN_BEST = 5
-
-
 @lru_cache(maxsize=4)
 def _bank_lexical_index(questions: tuple[str, ...]) -> Any:
     """BM25 (bm25s) over the bank questions' words; None for an empty bank. Built when a
@@ -226,7 +221,9 @@ class HybridRetriever:
         self._bank_rows = np.array([r for rows in bank.rows for r in rows], dtype=np.int64)
         self._bank_owner = np.repeat(np.arange(len(bank)), [len(rows) for rows in bank.rows])
         self.bank_floor = self._bank_floor()
-        self._bank_documents = frozenset(version.chunks[int(r)].doc_id for r in self._bank_rows)
+        # Whether the bank knows each passage's document (has a question for one of its passages).
+        bank_documents = frozenset(version.chunks[int(r)].doc_id for r in self._bank_rows)
+        self._bank_knows = np.array([c.doc_id in bank_documents for c in version.chunks], bool)
         self._bank_lexical = (
             _bank_lexical_index(bank.questions) if params.bank_lexical_weight else None
         )
@@ -268,18 +265,12 @@ class HybridRetriever:
             + self.params.unit_weight * _standard(sentence)
             + self.params.lexical_weight * _standard(lexical)
         )
-        # The bank knows the documents its questions were written for. When one of the passages
-        # ranked first so far is in another (an admin's), the question may be about that
-        # document, and lifting the known documents' passages would push its answer down
-        # (measured): both bank signals are silent then.
-        by_meaning = candidates[np.argsort(-dense, kind="stable")]  # rows, nearest first
-        bank_knows = self._known(candidates[np.argsort(-fused, kind="stable")[:_KNOWN_BEST]])
-        if self.params.bank_weight and bank_knows:
-            fused = fused + self.params.bank_weight * self._bank_signal(query, candidates)
-        if self._bank_lexical is not None and bank_knows:
-            fused = fused + self.params.bank_lexical_weight * self._bank_word_signal(
-                words, candidates
-            )
+        lift = np.zeros(len(candidates), dtype=np.float32)
+        if self.params.bank_weight:
+            lift += self.params.bank_weight * self._bank_signal(query, candidates)
+        if self._bank_lexical is not None:
+            lift += self.params.bank_lexical_weight * self._bank_word_signal(words, candidates)
+        fused = self._lift_known(fused, lift, candidates)
         if prefer and self.params.context_weight:
             same = np.fromiter(
                 (version.chunks[i].doc_id in prefer for i in candidates), bool, len(candidates)
@@ -308,7 +299,7 @@ class HybridRetriever:
             unit_best=float(sentence.max()),
             quantity=quantity,
             contact=asks_for_contact(question),
-            dense_top=tuple(int(row) for row in by_meaning[:3]),
+            dense_top=tuple(int(row) for row in candidates[np.argsort(-dense, kind="stable")[:3]]),
         )
 
     def _bank_floor(self) -> float:
@@ -335,17 +326,31 @@ class HybridRetriever:
         signal: np.ndarray = (best - floor) / (1.0 - floor)
         return signal
 
-    def _known(self, rows: np.ndarray) -> bool:
-        """Whether the passages at ``rows`` (the ``_KNOWN_BEST`` ranked first without the bank)
-        are all in documents the bank has questions for. When one is in another document (an
-        admin's), the bank would pull the known documents over it: measured on three laws
-        nothing was trained on, the bank by words without a gate lost 职业病防治法's dev R@3 0.67
-        -> 0.53 and 安全生产法's held-out 0.67 -> 0.56. Until 7 December the gate was the ten
-        passages nearest in meaning; it silenced the bank for many questions about the shipped
-        laws once a law was loaded beside them (their dev R@1 231 of 270 alone, 218-229 beside
-        one of the three laws). The five ranked first: 224-230 beside them, and the three laws'
-        own dev questions ranked as well or better (R@1 25, R@3 31 -> 32 of 42; README)."""
-        return all(self.version.chunks[int(row)].doc_id in self._bank_documents for row in rows)
+    def _lift_known(
+        self, fused: np.ndarray, lift: np.ndarray, candidates: np.ndarray
+    ) -> np.ndarray:
+        """``fused`` with the bank's ``lift``, which reorders the passages of the documents the
+        bank knows among the places they hold without it: a passage of a document it knows
+        nothing of (an admin's) keeps its place and score, since the bank, having no question
+        for it, would only push it down. Lifted over every candidate, the bank dropped
+        职业病防治法, loaded beside the shipped corpus, from R@3 0.67 to 0.28 (bank by meaning) and
+        0.53 (by words). Silencing the bank whenever such a passage was near the question (the
+        ten nearest in meaning until 7 December, then the five ranked first) spared the laws an
+        admin loads but cost the questions about the shipped ones: beside each of three laws
+        nothing was trained on, their dev R@1 / R@3 of 270 fell from 231 / 260 alone to 224-230
+        / 252-259; kept in place instead, 226-231 / 257-260, the three laws' own questions ranked
+        exactly as with the gate (README)."""
+        known = self._bank_knows[candidates]
+        if known.all():
+            lifted: np.ndarray = fused + lift
+            return lifted
+        places = np.argsort(-fused, kind="stable")
+        places = places[known[places]]  # the places the known documents' passages hold
+        order = np.argsort(-(fused + lift), kind="stable")
+        order = order[known[order]]  # those passages as the bank ranks them
+        result = fused.copy()
+        result[order] = fused[places]
+        return result
 
     def _bank_word_signal(self, words: tuple[str, ...], candidates: np.ndarray) -> np.ndarray:
         """How well the question's words match a bank question each candidate answers: BM25
