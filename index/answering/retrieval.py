@@ -318,6 +318,8 @@ class HybridRetriever:
         below it and for passages the bank has no question for (a document an admin added),
         which a signal over every candidate pushed down (measured: README)."""
         floor = self.bank_floor
+        if floor >= 1.0:  # no bank, or no reference to place a floor: silent
+            return np.zeros(len(candidates), dtype=np.float32)
         best = np.full(len(candidates), floor, dtype=np.float32)
         similarity = self.version.bank.vectors @ query
         near = similarity[self._bank_owner] > floor  # per (bank question, row it answers)
