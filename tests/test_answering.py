@@ -346,6 +346,58 @@ def test_the_shipped_abstention_weighs_every_feature_the_way_it_means(adapter: s
     )
 
 
+@pytest.mark.slow
+def test_a_larger_corpus_does_not_raise_the_bar_past_the_one_the_abstention_was_fitted_on(  # type: ignore[no-untyped-def]
+    shipped,
+) -> None:
+    """More documents let the off-domain questions reach further (the best of more passages),
+    which lowered every question's standing against them: with 26 more social-law documents
+    loaded, a quarter of the answerable law questions were refused (README). The fit reads a
+    version's reference no higher than the highest it was fitted on; a smaller corpus still
+    lowers it."""
+    from dataclasses import replace
+
+    from index.answering.abstention import AbstentionModel, abstention_features
+    from index.answering.retrieval import HybridRetriever
+
+    _, answerer, _ = shipped
+    retriever = answerer.retriever
+    model = AbstentionModel.load()
+    reference = retriever.version.reference
+    # The shipped fit's ceiling is the shipped corpus's own reference: nothing moves there.
+    for script, means in model.reference_ceiling.items():
+        for kind, mean in means.items():
+            assert reference[script][kind][0] == pytest.approx(mean, abs=1e-4)
+
+    def shifted(by: float) -> HybridRetriever:
+        moved = dict(reference)
+        for script in ("cjk", "latin"):
+            moved[script] = {
+                **reference[script],
+                **{
+                    kind: [reference[script][kind][0] + by, reference[script][kind][1]]
+                    for kind in ("passage", "unit")
+                },
+            }
+        version = replace(retriever.version, reference=moved)
+        return HybridRetriever(version, retriever.encoder, retriever.params)
+
+    larger, smaller = shifted(0.07), shifted(-0.07)
+    for question in ("加班费怎么算？", "How long can a probation period last?"):
+        (searched,) = answerer.retrievals([question])
+        assert searched is not None
+        at_home = model.features_of(searched, retriever)
+        raised = abstention_features(searched, larger)  # without a ceiling
+        assert raised["passage_z"] < at_home["passage_z"]
+        assert raised["unit_z"] < at_home["unit_z"]
+        read = model.features_of(searched, larger)
+        assert read["passage_z"] == pytest.approx(at_home["passage_z"], abs=1e-3)
+        assert read["unit_z"] == pytest.approx(at_home["unit_z"], abs=1e-3)
+        lowered = model.features_of(searched, smaller)
+        assert lowered["passage_z"] > at_home["passage_z"]
+        assert lowered["unit_z"] > at_home["unit_z"]
+
+
 def test_runs_of_symbols_are_not_searched_but_a_question_of_symbols_is_still_unsearchable() -> None:
     from index.answering.answerer import check_question
 
@@ -386,6 +438,11 @@ def test_calibration_asks_a_dialogue_turn_by_turn_as_the_bot_does(shipped, tmp_p
     path = tmp_path / "abstention.json"
     calibrate([(answerer, titles)], questions, path, dialogues=dialogues)
     fitted = json.loads(path.read_text("utf-8"))
+    reference = answerer.retriever.version.reference  # one corpus: its own is the highest
+    assert fitted["reference_ceiling"] == {
+        script: {kind: reference[script][kind][0] for kind in ("passage", "unit")}
+        for script in ("cjk", "latin")
+    }
     dev_dialogues = sum(1 for d in dialogues if d[0].split == "dev")
     assert fitted["provenance"]["examples"] == len(questions) + dev_turns
     assert fitted["provenance"]["follow_up_turns"] == dev_turns - dev_dialogues

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from index.answering.abstention import AbstentionModel, abstention_features, abstention_path
+from index.answering.abstention import AbstentionModel, abstention_path
 from index.answering.dialogue import Context, needs_context, with_context
 from index.answering.extraction import SentenceExtractor
 from index.answering.retrieval import HybridRetriever, Retrieval, RetrievalParams
@@ -395,7 +395,7 @@ class Answerer:
         """The quote and its passage, or None when the documents do not answer."""
         if not retrieval.passages:
             return None
-        if self._abstention.margin(abstention_features(retrieval, self._retriever)) < 0:
+        if self._abstention.margin(self._abstention.features_of(retrieval, self._retriever)) < 0:
             return None
         text, chunk = self._extractor.extract(retrieval)
         if not all(states(text) for states in retrieval.wants):

@@ -269,6 +269,15 @@ def calibrate(
     threshold = float((kept + below.max()) / 2) if below.size else float(kept) - 1e-6
     abstained = float(np.mean(decision[~y] < threshold))
     answered = float(np.mean(decision[y] >= threshold))
+    # The highest reference the fit has seen, per script: a larger corpus is read on it.
+    references = [a.retriever.version.reference for a, _ in configurations]
+    ceiling = {
+        script: {
+            kind: max(float(r[script][kind][0]) for r in references) for kind in ("passage", "unit")
+        }
+        for script in references[0]
+        if script != "vectors"
+    }
     data = {
         "features": list(names),
         "mean": mean.tolist(),
@@ -276,6 +285,7 @@ def calibrate(
         "weights": model.coef_[0].tolist(),
         "bias": float(model.intercept_[0]),
         "threshold": threshold,
+        "reference_ceiling": ceiling,
         "provenance": {
             "calibrated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "model": configurations[0][0].retriever.encoder.model_name,

@@ -227,7 +227,8 @@ def off_domain_reference(encoder: Encoder, passages: Vectors, units: Vectors) ->
     """How off-domain questions score on this version, per script (Chinese, and Latin: an
     English question sits lower on the scale against Chinese text): the mean and spread of
     their best passage and best unit cosines. Abstention measures a question against those
-    of its script, so its features mean the same whatever the corpus's size and topics."""
+    of its script, so its features mean the same whatever the corpus's topics (a larger
+    corpus raises them: the abstention reads them no higher than it was fitted on)."""
     questions = off_domain_questions()
     queries = encoder.encode_queries(questions)
     best_passage = (queries @ passages.T).max(axis=1)
