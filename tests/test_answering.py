@@ -251,6 +251,26 @@ def test_a_law_answer_names_its_law_and_article_and_keeps_an_items_lead(shipped)
     assert item.sources[0].document.startswith("中华人民共和国")
 
 
+def test_a_quote_that_announces_a_list_states_what_is_on_it(shipped) -> None:  # type: ignore[no-untyped-def]
+    """"有下列情形之一的，…按照下列标准支付…：" alone says there are standards, not what they are:
+    a short list comes whole (the three overtime rates), a long one by the item asked about
+    (of 工伤保险条例第十四条's seven, the way to and from work, not the catch-all 其他情形 that
+    shares the announcement's word 工伤)."""
+    _, answerer, _ = shipped
+    overtime = answerer.answer("加班费怎么算？")
+    assert overtime.answered
+    assert (overtime.section or "").endswith("第四十四条"), overtime.citation
+    assert overtime.answer.startswith("有下列情形之一的")
+    for rate in ("百分之一百五十", "百分之二百", "百分之三百"):
+        assert rate in overtime.answer, overtime.answer
+    commute = answerer.answer("上班路上被电动车撞了算工伤吗")
+    assert commute.answered
+    assert (commute.section or "").endswith("第十四条"), commute.citation
+    assert commute.answer.startswith("职工有下列情形之一的，应当认定为工伤：")
+    assert "上下班途中" in commute.answer and "其他情形" not in commute.answer, commute.answer
+    assert len(commute.answer) < 120  # one item of seven, not the whole list
+
+
 def test_answer_quotes_the_report_verbatim_with_its_section(core) -> None:  # type: ignore[no-untyped-def]
     answer = core.answerer.answer("在中俄蒙边境口岸打造了多少个货车司机之家？")
     assert answer.answered

@@ -1,6 +1,7 @@
 """The extractive answer: the one to three sentences of the top passages that answer best,
-numbers and names verbatim, a long sentence trimmed to its best clause. No language model is
-involved, so an answer cannot state what the documents do not say."""
+numbers and names verbatim, a long sentence trimmed to its best clause, a sentence that
+announces a list ("按照下列标准支付…：") with its items. No language model is involved, so an
+answer cannot state what the documents do not say."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from index.text import has_number, split_clauses, tokenize
 _ANSWER_SENTENCES = 3
 _SENTENCE_MARGIN = 0.04
 _LONG_QUOTE_CHARS = 120
+# A quote that ends announcing a list (…按照下列标准支付…：) gets the list: whole when its items
+# come to at most this many characters (劳动法第四十四条's three overtime rates), else the item
+# that answers best (工伤保险条例第十四条's seven cases: the one asked about).
+_WHOLE_LIST_CHARS = 150
 
 
 class SentenceExtractor:
@@ -24,28 +29,14 @@ class SentenceExtractor:
     def extract(self, retrieval: Retrieval) -> tuple[str, Chunk]:
         """(quote, the passage it comes from): the best unit of the top passage, scored by
         meaning, wording and answer type, with its neighbours when they score nearly as well;
-        an item of a law keeps the sentence it completes."""
-        best: tuple[float, int, Chunk, list[float]] | None = None
-        vectors = self.retriever.version.sentence_vectors
+        an item of a law keeps the sentence it completes, and a sentence that announces a list
+        gets its items."""
         # From the passage ranked first: quoting the best unit of the first three let a unit that
         # shares the question's words (加班费) outvote the article the ranking put first
         # (measured on eval/: quotes holding the expected text 52/62 -> 54/62).
-        for passage in retrieval.passages[:1]:
-            chunk = passage.chunk
-            row = self.retriever.row_of[chunk.chunk_id]
-            start = int(self.retriever.sentence_start[row])
-            sims = vectors[start : start + len(chunk.sentences)] @ retrieval.query_vector
-            scores = []
-            for i, unit in enumerate(chunk.sentences):
-                words = self.retriever.sentence_words(start + i)
-                score = float(sims[i]) + 0.5 * weighted_coverage(retrieval.words, words)
-                score += 0.03 * sum(states(unit) for states in retrieval.wants)
-                scores.append(score)
-            top = max(range(len(scores)), key=scores.__getitem__)
-            if best is None or scores[top] > best[0]:
-                best = (scores[top], top, chunk, scores)
-        assert best is not None, "extract needs at least one passage"
-        _, top, chunk, scores = best
+        chunk = retrieval.passages[0].chunk
+        scores = self._unit_scores(chunk, retrieval, retrieval.words)
+        top = max(range(len(scores)), key=scores.__getitem__)
         first = last = top
         while last - first + 1 < _ANSWER_SENTENCES:  # widen to near-equal neighbours
             left = scores[first - 1] if first > 0 else -9.0
@@ -60,7 +51,47 @@ class SentenceExtractor:
             first, last = _widen_to(states, chunk.sentences, scores, first, last)
         quote = _trim("".join(chunk.sentences[first : last + 1]), retrieval)
         lead = _lead_of(chunk, first)
-        return (f"{lead}{quote}" if lead and not quote.startswith(lead) else quote), chunk
+        quote = f"{lead}{quote}" if lead and not quote.startswith(lead) else quote
+        items = "".join(chunk.sentences[i] for i in self._list(chunk, retrieval, last))
+        return quote + items, chunk
+
+    def _unit_scores(
+        self, chunk: Chunk, retrieval: Retrieval, words: tuple[str, ...]
+    ) -> list[float]:
+        """Each unit of ``chunk`` scored for the question: its cosine, the share of ``words``
+        it holds (IDF-weighted), and whether it states what is asked for (an amount...)."""
+        start = int(self.retriever.sentence_start[self.retriever.row_of[chunk.chunk_id]])
+        vectors = self.retriever.version.sentence_vectors[start : start + len(chunk.sentences)]
+        sims = vectors @ retrieval.query_vector
+        return [
+            float(sims[i])
+            + 0.5 * weighted_coverage(words, self.retriever.sentence_words(start + i))
+            + 0.03 * sum(states(unit) for states in retrieval.wants)
+            for i, unit in enumerate(chunk.sentences)
+        ]
+
+    def _list(self, chunk: Chunk, retrieval: Retrieval, last: int) -> list[int]:
+        """The items a quote ending at unit ``last`` announces ("有下列情形之一的，…："), when it
+        does: all of them if they are short, else the one that answers best, by the question's
+        words the announcement does not already hold (工伤 is in 第十四条's "应当认定为工伤：",
+        so it must not pick the catch-all "(七)…应当认定为工伤的其他情形"). A quote of the
+        announcement alone said that there are standards, not what they are (25 of 389
+        answers to the questions of eval/, 加班费怎么算 among them)."""
+        units = chunk.sentences
+        if not chunk.article or not units[last].rstrip().endswith(("：", ":")):
+            return []
+        items = []
+        for i in range(last + 1, len(units)):
+            if not ITEM.match(units[i]):
+                break
+            items.append(i)
+        if sum(len(units[i]) for i in items) <= _WHOLE_LIST_CHARS:
+            return items
+        start = int(self.retriever.sentence_start[self.retriever.row_of[chunk.chunk_id]])
+        announced = self.retriever.sentence_words(start + last)
+        asked = tuple(w for w in retrieval.words if w not in announced)
+        scores = self._unit_scores(chunk, retrieval, asked)
+        return [max(items, key=scores.__getitem__)]
 
 
 def _widen_to(
