@@ -253,6 +253,7 @@ class Answerer:
         self.documents = len(version.manifest.documents)
         self._bank = version.bank
         self._bank_answered: dict[int, bool] = {}  # bank question → the bot answers it
+        self._repeat_floor = retriever.bank_floor_at(_REPEAT_SD)
         self._bank_keys = {
             question_key(q): q
             for q, offered in zip(version.bank.questions, version.bank.offered, strict=True)
@@ -391,11 +392,14 @@ class Answerer:
             taught=taught,
         )
 
-    def _verdict(self, retrieval: Retrieval) -> tuple[str, Chunk] | None:
-        """The quote and its passage, or None when the documents do not answer."""
+    def _verdict(self, retrieval: Retrieval, *, repeats: bool = True) -> tuple[str, Chunk] | None:
+        """The quote and its passage, or None when the documents do not answer. With
+        ``repeats``, a question the abstention doubts is still answered when it nearly repeats
+        a bank question the bot answers, from the same passage (``_repeats_answered``)."""
         if not retrieval.passages:
             return None
-        if self._abstention.margin(self._abstention.features_of(retrieval, self._retriever)) < 0:
+        margin = self._abstention.margin(self._abstention.features_of(retrieval, self._retriever))
+        if margin < 0 and not (repeats and self._repeats_answered(retrieval)):
             return None
         text, chunk = self._extractor.extract(retrieval)
         if not all(states(text) for states in retrieval.wants):
@@ -414,11 +418,28 @@ class Answerer:
             retrieval = self._retriever.retrieve_encoded(
                 bank.questions[i], bank.vectors[i], _BANK_CHECK_K
             )
-            verdict = self._verdict(retrieval)
+            verdict = self._verdict(retrieval, repeats=False)
             quoted = None if verdict is None else self._retriever.row_of[verdict[1].chunk_id]
             known = quoted in bank.rows[i]
             self._bank_answered[i] = known
         return known
+
+    def _repeats_answered(self, retrieval: Retrieval) -> bool:
+        """Whether the question nearly repeats a bank question (its cosine over the version's
+        repeat floor) that the bot answers, and is ranked to the passage that answers that one.
+        A refusal offers such questions as ones the bot answers: "Can I get unemployment
+        benefits if I quit?" was refused while offering "can i get unemployment benefits if i
+        quit my job", which it answers from the passage it ranked first for both. Not for a
+        follow-up: read with its earlier turn, it is no repeat of a question asked alone."""
+        bank = self._bank
+        if retrieval.follow_up or not len(bank):
+            return False
+        similarity = bank.vectors @ retrieval.query_vector
+        nearest = int(np.argmax(similarity))
+        if similarity[nearest] < self._repeat_floor:
+            return False
+        first = self._retriever.row_of[retrieval.passages[0].chunk.chunk_id]
+        return first in bank.rows[nearest] and self._answers_bank_question(nearest)
 
     def _decide(self, question: str, retrieval: Retrieval, started: float) -> Answer:
         sources = tuple(Source.of(p.chunk, p.score) for p in retrieval.passages)
@@ -511,6 +532,11 @@ _NOUNS = ("n", "nz", "vn", "nt", "l")
 _SUGGESTIONS = 6
 _ASK_INSTEAD = 3
 _BANK_CHECK_K = 5  # as a question is asked (Answerer.answer's k)
+# A question nearly repeats a bank question at a cosine this many standard deviations above the
+# best bank cosine the bundled off-domain questions reach (0.78 with the shipped adapter; the
+# base model's cosines crowd near 0.85, so there it is 0.99, nearly a copy). Chosen on the dev
+# split (README, *A near repeat of a question the bot answers*): 4 answered a near-domain one.
+_REPEAT_SD = 5.0
 
 
 @lru_cache(maxsize=4096)  # a refusal names the nearest articles; tagging one takes ~5 ms

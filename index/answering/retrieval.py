@@ -220,7 +220,7 @@ class HybridRetriever:
         bank = version.bank
         self._bank_rows = np.array([r for rows in bank.rows for r in rows], dtype=np.int64)
         self._bank_owner = np.repeat(np.arange(len(bank)), [len(rows) for rows in bank.rows])
-        self.bank_floor = self._bank_floor()
+        self.bank_floor = self.bank_floor_at(params.bank_floor_sd)
         # Whether the bank knows each passage's document (has a question for one of its passages).
         bank_documents = frozenset(version.chunks[int(r)].doc_id for r in self._bank_rows)
         self._bank_knows = np.array([c.doc_id in bank_documents for c in version.chunks], bool)
@@ -302,14 +302,15 @@ class HybridRetriever:
             dense_top=tuple(int(row) for row in candidates[np.argsort(-dense, kind="stable")[:3]]),
         )
 
-    def _bank_floor(self) -> float:
-        """The cosine a question must reach to a bank question for it to count: ``bank_floor_sd``
-        standard deviations above the best bank cosine of the bundled off-domain questions."""
+    def bank_floor_at(self, sd: float) -> float:
+        """The cosine a question must reach to a bank question to be like it: ``sd`` standard
+        deviations above the best bank cosine of the bundled off-domain questions (the bank
+        signal counts from ``bank_floor_sd``; a near repeat, for the answerer, from more)."""
         off_domain = self.version.reference.get("vectors")
         if not len(self.version.bank) or off_domain is None or not len(off_domain):
-            return 1.0  # no bank, or no reference to place a floor: the signal stays silent
+            return 1.0  # no bank, or no reference to place a floor: nothing is like a bank question
         best = (np.asarray(off_domain) @ self.version.bank.vectors.T).max(axis=1)
-        floor = float(best.mean() + self.params.bank_floor_sd * best.std())
+        floor = float(best.mean() + sd * best.std())
         return min(floor, 0.99)
 
     def _bank_signal(self, query: Vectors, candidates: np.ndarray) -> np.ndarray:
