@@ -293,6 +293,39 @@ def test_a_quote_that_announces_a_list_states_what_is_on_it(shipped) -> None:  #
     assert len(commute.answer) < 120  # one item of seven, not the whole list
 
 
+def test_a_quote_of_a_law_is_never_a_clause_without_the_rest_of_its_sentence() -> None:
+    """A long sentence of a law is divided into units at its commas; a unit quoted alone can say
+    the opposite ("向其支付…三倍的数额支付" without "月工资高于…三倍的，"), so a quote widens to
+    the sentence's start and end, and an item (a line of its own) stops it."""
+    from index.answering.extraction import _whole_sentences
+
+    units = (
+        "经济补偿按劳动者在本单位工作的年限，每满一年支付一个月工资的标准向劳动者支付。",
+        "劳动者月工资高于本地区上年度职工月平均工资三倍的，",
+        "向其支付经济补偿的标准按职工月平均工资三倍的数额支付，",
+        "向其支付经济补偿的年限最高不超过十二年。",
+        "职工因工致残被鉴定为七级至十级伤残的，享受以下待遇：",
+        "（一）从工伤保险基金按伤残等级支付一次性伤残补助金，",
+        "标准为：七级伤残为13个月的本人工资，",
+        "十级伤残为7个月的本人工资；",
+        "（二）劳动、聘用合同期满终止的，",
+    )
+    assert _whole_sentences(units, 2, 2) == (1, 3)  # the condition and the rest of the rule
+    assert _whole_sentences(units, 0, 0) == (0, 0)  # a whole sentence stays as it is
+    assert _whole_sentences(units, 6, 6) == (5, 7)  # an item's clauses, not the lead nor the next
+    assert _whole_sentences(units, 8, 8) == (8, 8)  # the last unit: nothing after it
+
+
+def test_a_quote_states_the_figure_for_the_grade_asked_about(shipped) -> None:  # type: ignore[no-untyped-def]
+    """工伤保险条例第三十七条 lists the lump sum for each grade in one sentence divided at its
+    commas; its opening clause alone ("七级伤残为13个月的本人工资，") left out the tenth grade."""
+    _, answerer, _ = shipped
+    answer = answerer.answer("工伤十级伤残一次性伤残补助金给几个月工资")
+    assert answer.answered, (answer.reason, [s.citation for s in answer.sources[:3]])
+    assert (answer.section or "").endswith("第三十七条"), answer.citation
+    assert "十级伤残为7个月的本人工资" in answer.answer, answer.answer
+
+
 def test_answer_quotes_the_report_verbatim_with_its_section(core) -> None:  # type: ignore[no-untyped-def]
     answer = core.answerer.answer("在中俄蒙边境口岸打造了多少个货车司机之家？")
     assert answer.answered

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from index.answering.retrieval import HybridRetriever, Retrieval, weighted_coverage
 from index.ingest.chunking import ITEM, Chunk
-from index.text import has_number, split_clauses, tokenize
+from index.text import CLAUSE_ENDS, has_number, split_clauses, tokenize
 
 _ANSWER_SENTENCES = 3
 _SENTENCE_MARGIN = 0.04
@@ -49,6 +49,8 @@ class SentenceExtractor:
                 last += 1
         for states in retrieval.wants:  # the amount or number asked for may sit in the next unit
             first, last = _widen_to(states, chunk.sentences, scores, first, last)
+        if chunk.article:
+            first, last = _whole_sentences(chunk.sentences, first, last)
         quote = _trim("".join(chunk.sentences[first : last + 1]), retrieval)
         lead = _lead_of(chunk, first)
         quote = f"{lead}{quote}" if lead and not quote.startswith(lead) else quote
@@ -110,6 +112,26 @@ def _widen_to(
         return first, last
     best = max(neighbours, key=scores.__getitem__)
     return min(first, best), max(last, best)
+
+
+def _whole_sentences(units: tuple[str, ...], first: int, last: int) -> tuple[int, int]:
+    """The units ``first``..``last`` widened to whole sentences: a long sentence of a law is
+    divided into units at its commas, and a unit quoted alone can say the opposite of the law.
+    Of 劳动合同法第四十七条, "向其支付经济补偿的标准按职工月平均工资三倍的数额支付" without
+    "劳动者月工资高于…三倍的，" reads as a rule for everyone; of 工伤保险条例第三十七条,
+    "标准为：七级伤残为13个月的本人工资，" without what follows left ten-grade disability out
+    of "十级伤残能赔多少". An item starts a sentence of its own."""
+    while (
+        first > 0 and units[first - 1].rstrip()[-1:] in CLAUSE_ENDS and not ITEM.match(units[first])
+    ):
+        first -= 1
+    while (
+        last + 1 < len(units)
+        and units[last].rstrip()[-1:] in CLAUSE_ENDS
+        and not ITEM.match(units[last + 1])
+    ):
+        last += 1
+    return first, last
 
 
 def _lead_of(chunk: Chunk, unit: int) -> str:
