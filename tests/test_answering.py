@@ -382,6 +382,23 @@ def test_odd_but_real_questions_are_answered_cleanly(core, question: str) -> Non
     assert re.search(r"40个货车司机之家", answer.answer)
 
 
+def test_a_refusal_far_from_every_question_shows_questions_the_bot_answers(shipped) -> None:  # type: ignore[no-untyped-def]
+    """Nothing in the bank is near "今天天气怎么样", so the refusal shows what the documents
+    cover: each document the bank knows by a question the bot answers from it (issue 17: not
+    the report's words "建设、立足本职、中华民族、教育、全区、总工会")."""
+    _, answerer, titles = shipped
+    refusal = answerer.answer("今天天气怎么样")
+    assert not refusal.answered
+    assert not refusal.ask_instead
+    assert len(refusal.suggestions) == 6  # the first six of the twelve documents
+    assert not any("立足本职" in line for line in refusal.suggestions), refusal.suggestions
+    for line in refusal.suggestions:
+        law, _, question = line.rpartition("：")
+        answer = answerer.answer(question)
+        assert answer.answered, line
+        assert (answer.document or "").endswith(law or titles[0]), (line, answer.citation)
+
+
 def test_a_refusal_tags_only_the_documents_it_shows(shipped) -> None:  # type: ignore[no-untyped-def]
     _, answerer, titles = shipped
     chunks = answerer.retriever.version.chunks

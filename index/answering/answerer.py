@@ -13,10 +13,10 @@ import hashlib
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, replace
 from enum import StrEnum
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -262,9 +262,43 @@ class Answerer:
 
     @cached_property
     def suggestions(self) -> tuple[str, ...]:
-        """What the documents cover, in the words they use most: a line for each of the first
-        documents, as many as a refusal shows (computed on the first refusal, not at load)."""
-        return document_topics(list(self._chunks.values()), limit=_SUGGESTIONS)  # reading order
+        """What the documents cover: a line for each of the first documents, as many as a
+        refusal shows (computed on the first refusal, not at load). A document the bank has
+        questions for is shown by a question the bot answers from it ("劳动法：加班费怎么算"),
+        not by its words: the report's words were "建设、立足本职、中华民族、教育、全区、总工会"
+        (issue 17). A document without bank questions (an admin's) keeps its words."""
+        chunks = list(self._chunks.values())
+        shown = list(dict.fromkeys(c.doc_id for c in chunks))[:_SUGGESTIONS]  # reading order
+        examples = {doc: line for doc in shown if (line := self._example(doc))}
+        return document_topics(chunks, limit=_SUGGESTIONS, examples=examples)
+
+    def _example(self, doc_id: str) -> str | None:
+        """A question the bot answers from document ``doc_id``: of the bank's short offered
+        questions about it, the first nearest their mean (the most typical) that, asked, is
+        answered from a passage that answers it; the law's short title before it. None: no
+        such question."""
+        bank, chunks = self._bank, self._retriever.version.chunks
+        about = [
+            i
+            for i in range(len(bank))
+            if bank.offered[i] and all(chunks[r].doc_id == doc_id for r in bank.rows[i])
+        ]
+        if not about:
+            return None
+        centre = bank.vectors[about].mean(axis=0)
+        # A short question reads as an example; a long one is a story (the mean of a
+        # document's questions is nearest the long ones, which touch many of its topics).
+        short = [i for i in about if len(bank.questions[i]) <= _EXAMPLE_CHARS] or about
+        ranked = sorted(short, key=lambda i: -float(bank.vectors[i] @ centre))
+        for i in ranked[:_EXAMPLE_CHECKS]:
+            if self._answers_bank_question(i):
+                first = chunks[bank.rows[i][0]]
+                return (
+                    f"{first.short_title}：{bank.questions[i]}"
+                    if first.article
+                    else bank.questions[i]
+                )
+        return None
 
     def answer(
         self,
@@ -532,6 +566,8 @@ _NOUNS = ("n", "nz", "vn", "nt", "l")
 _SUGGESTIONS = 6
 _ASK_INSTEAD = 3
 _BANK_CHECK_K = 5  # as a question is asked (Answerer.answer's k)
+_EXAMPLE_CHECKS = 5  # bank questions tried for a document's example line (each one search)
+_EXAMPLE_CHARS = 20  # an example question at most this long, where the document has one
 # A question nearly repeats a bank question at a cosine this many standard deviations above the
 # best bank cosine the bundled off-domain questions reach (0.78 with the shipped adapter; the
 # base model's cosines crowd near 0.85, so there it is 0.99, nearly a copy). Chosen on the dev
@@ -552,30 +588,40 @@ def passage_topic(chunk: Chunk, words: int = 3) -> str:
 
 
 def document_topics(
-    chunks: Sequence[Chunk], words: int = 6, limit: int | None = None
+    chunks: Sequence[Chunk],
+    words: int = 6,
+    limit: int | None = None,
+    examples: Mapping[str, str] | None = None,
 ) -> tuple[str, ...]:
     """What each document covers in its own distinctive words (not those every document
     shares): a law after its short title; another document (whose title may be a slogan) by
-    the words that set each of its sections apart. With ``limit``, the first ``limit``
-    documents' lines only (a refusal shows a few; the law library has 1,560 documents)."""
+    the words that set each of its sections apart; a document in ``examples`` (by id) by the
+    line given there instead. With ``limit``, the first ``limit`` documents' lines only (a
+    refusal shows a few; the law library has 1,560 documents)."""
+    examples = examples or {}
     analyse = jieba_analyse()
     sections: dict[str, dict[str, str]] = {}
     for chunk in chunks:
         if chunk.kind != "caption":
             by_section = sections.setdefault(chunk.doc_id, {})
             by_section[chunk.section] = by_section.get(chunk.section, "") + chunk.text
-    common = set(analyse.extract_tags(_sample(sections), topK=12, allowPOS=_NOUNS))
+
+    @cache
+    def common() -> frozenset[str]:  # only when a document is shown by its words
+        return frozenset(analyse.extract_tags(_sample(sections), topK=12, allowPOS=_NOUNS))
 
     def distinctive(text: str, top: int) -> list[str]:
         found = analyse.extract_tags(text, topK=top + 12, allowPOS=_NOUNS)
-        return [w for w in found if w not in common and len(w) >= 2][:top]
+        return [w for w in found if w not in common() and len(w) >= 2][:top]
 
     first = {c.doc_id: c for c in reversed(chunks)}
     topics: list[str] = []
     for doc, by_section in sections.items():
         if limit is not None and len(topics) >= limit:
             break
-        if first[doc].article:
+        if doc in examples:
+            topic = examples[doc]
+        elif first[doc].article:
             listed = distinctive("".join(by_section.values()), words)
             topic = f"{first[doc].short_title}：{'、'.join(listed)}"
         else:
