@@ -124,8 +124,7 @@ def test_a_near_repeat_of_a_question_the_bot_answers_is_answered_too(shipped) ->
     """Refused by the abstention alone, "Can I get unemployment benefits if I quit?" nearly
     repeats the bank's "can i get unemployment benefits if i quit my job", which the bot
     answers (a refusal would offer it) from the passage it ranks first for both: it is answered
-    from that passage. Nothing else moves: a question that is no near repeat is still refused,
-    and a bank question is judged without the rule (what a refusal offers stays a promise)."""
+    from that passage; a question that is no near repeat is still refused."""
     _, answerer, _ = shipped
     question = "Can I get unemployment benefits if I quit?"
     retrieval = answerer.retriever.retrieve(question, 5)
