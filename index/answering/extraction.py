@@ -56,12 +56,16 @@ class SentenceExtractor:
         items = "".join(chunk.sentences[i] for i in self._list(chunk, retrieval, last))
         return quote + items, chunk
 
+    def _first_unit(self, chunk: Chunk) -> int:
+        """The row of ``chunk``'s first unit among the version's unit vectors and words."""
+        return int(self.retriever.sentence_start[self.retriever.row_of[chunk.chunk_id]])
+
     def _unit_scores(
         self, chunk: Chunk, retrieval: Retrieval, words: tuple[str, ...]
     ) -> list[float]:
         """Each unit of ``chunk`` scored for the question: its cosine, the share of ``words``
         it holds (IDF-weighted), and whether it states what is asked for (an amount...)."""
-        start = int(self.retriever.sentence_start[self.retriever.row_of[chunk.chunk_id]])
+        start = self._first_unit(chunk)
         vectors = self.retriever.version.sentence_vectors[start : start + len(chunk.sentences)]
         sims = vectors @ retrieval.query_vector
         return [
@@ -88,7 +92,7 @@ class SentenceExtractor:
             items.append(i)
         if sum(len(units[i]) for i in items) <= _WHOLE_LIST_CHARS:
             return items
-        start = int(self.retriever.sentence_start[self.retriever.row_of[chunk.chunk_id]])
+        start = self._first_unit(chunk)
         announced = self.retriever.sentence_words(start + last)
         asked = tuple(w for w in retrieval.words if w not in announced)
         scores = self._unit_scores(chunk, retrieval, asked)
