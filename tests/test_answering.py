@@ -314,6 +314,19 @@ def test_a_quote_of_a_law_is_never_a_clause_without_the_rest_of_its_sentence() -
     assert _whole_sentences(units, 6, 6) == (5, 7)  # an item's clauses, not the lead nor the next
     assert _whole_sentences(units, 8, 8) == (8, 8)  # the last unit: nothing after it
 
+    # In a law, clauses joined by "；" are one rule (职工带薪年休假条例第三条's three tiers); an
+    # item still stops the quote, and the report keeps its full-width "；" as a sentence end.
+    tiers = (
+        "职工累计工作已满1年不满10年的，年休假5天；",
+        "已满10年不满20年的，年休假10天；",
+        "已满20年的，年休假15天。",
+        "国家法定休假日、休息日不计入年休假的假期。",
+    )
+    assert _whole_sentences(tiers, 0, 0, law=True) == (0, 2)
+    assert _whole_sentences(tiers, 1, 1, law=True) == (0, 2)
+    assert _whole_sentences(tiers, 1, 1) == (1, 1)
+    assert _whole_sentences(units, 7, 7, law=True) == (5, 7)  # "；" then an item: stop
+
 
 def test_a_quote_states_the_figure_for_the_grade_asked_about(shipped) -> None:  # type: ignore[no-untyped-def]
     """工伤保险条例第三十七条 lists the lump sum for each grade in one sentence divided at its
@@ -323,6 +336,17 @@ def test_a_quote_states_the_figure_for_the_grade_asked_about(shipped) -> None:  
     assert answer.answered, (answer.reason, [s.citation for s in answer.sources[:3]])
     assert (answer.section or "").endswith("第三十七条"), answer.citation
     assert "十级伤残为7个月的本人工资" in answer.answer, answer.answer
+
+
+def test_a_quote_of_a_tiered_rule_states_every_tier(shipped) -> None:  # type: ignore[no-untyped-def]
+    """职工带薪年休假条例第三条 gives the leave for each length of service in one sentence whose
+    tiers are joined by "；"; the first tier alone ("已满1年不满10年的，年休假5天；") answered a
+    worker of twelve years with the wrong number of days."""
+    _, answerer, _ = shipped
+    answer = answerer.answer("我参加工作十二年了，一年能休几天年假")
+    assert answer.answered, (answer.reason, [s.citation for s in answer.sources[:3]])
+    assert (answer.section or "").endswith("第三条"), answer.citation
+    assert "已满10年不满20年的，年休假10天" in answer.answer, answer.answer
 
 
 def test_answer_quotes_the_report_verbatim_with_its_section(core) -> None:  # type: ignore[no-untyped-def]

@@ -49,7 +49,7 @@ class SentenceExtractor:
                 last += 1
         for states in retrieval.wants:  # the amount or number asked for may sit in the next unit
             first, last = _widen_to(states, chunk.sentences, scores, first, last)
-        first, last = _whole_sentences(chunk.sentences, first, last)
+        first, last = _whole_sentences(chunk.sentences, first, last, law=bool(chunk.article))
         quote = _trim("".join(chunk.sentences[first : last + 1]), retrieval)
         lead = _lead_of(chunk, first)
         quote = f"{lead}{quote}" if lead and not quote.startswith(lead) else quote
@@ -117,22 +117,25 @@ def _widen_to(
     return min(first, best), max(last, best)
 
 
-def _whole_sentences(units: tuple[str, ...], first: int, last: int) -> tuple[int, int]:
+def _whole_sentences(
+    units: tuple[str, ...], first: int, last: int, *, law: bool = False
+) -> tuple[int, int]:
     """The units ``first``..``last`` widened to whole sentences: a long sentence is divided
     into units at its commas, and a unit quoted alone can say the opposite of the law. Of
     劳动合同法第四十七条, "向其支付经济补偿的标准按职工月平均工资三倍的数额支付" without
     "劳动者月工资高于…三倍的，" reads as a rule for everyone; of 工伤保险条例第三十七条,
     "标准为：七级伤残为13个月的本人工资，" without what follows left ten-grade disability out
-    of "十级伤残能赔多少". An item starts a sentence of its own. The report's sentences run on
-    through ASCII ";" (not a sentence end here): a quote widens to the clause between them,
-    and ``_trim`` keeps a long one to its best such clause."""
-    while (
-        first > 0 and units[first - 1].rstrip()[-1:] in CLAUSE_ENDS and not ITEM.match(units[first])
-    ):
+    of "十级伤残能赔多少". In a ``law``, clauses joined by "；" are one rule too: of
+    职工带薪年休假条例第三条's three tiers, "已满1年不满10年的，年休假5天；" alone answered
+    "我工作满十年了年假几天" with the wrong tier. An item starts a sentence of its own. The
+    report's sentences run on through ASCII ";" (not a sentence end here): a quote widens to
+    the clause between them, and ``_trim`` keeps a long one to its best such clause."""
+    joins = CLAUSE_ENDS + ("；" if law else "")
+    while first > 0 and units[first - 1].rstrip()[-1:] in joins and not ITEM.match(units[first]):
         first -= 1
     while (
         last + 1 < len(units)
-        and units[last].rstrip()[-1:] in CLAUSE_ENDS
+        and units[last].rstrip()[-1:] in joins
         and not ITEM.match(units[last + 1])
     ):
         last += 1
