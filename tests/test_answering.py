@@ -290,6 +290,35 @@ def test_a_quote_that_announces_a_list_states_what_is_on_it(shipped) -> None:  #
     assert "上下班途中" in commute.answer, commute.answer
     assert "其他情形" not in commute.answer, commute.answer
     assert len(commute.answer) < 120  # one item of seven, not the whole list
+    # An item of a short list, quoted for being nearest the question, comes with the rest of its
+    # list: the public-holiday rate alone answered a question about weekends.
+    weekend = answerer.answer("周末加班给多少钱")
+    assert weekend.answered
+    assert (weekend.section or "").endswith("第四十四条"), weekend.citation
+    assert "休息日安排劳动者工作又不能安排补休的，支付不低于工资的百分之二百" in weekend.answer
+
+
+def test_an_item_of_a_law_is_quoted_with_the_sentence_that_announces_its_list() -> None:
+    """An item longer than a unit runs on through its commas; its continuation is no item, and
+    no announcement either: the lead of an item is the nearest unit that announces a list."""
+    from index.answering.extraction import _item_spans, _lead_index
+    from index.ingest.chunking import Chunk
+
+    units = (
+        "职工因工致残被鉴定为七级至十级伤残的，享受以下待遇：",
+        "（一）从工伤保险基金按伤残等级支付一次性伤残补助金，",
+        "标准为：七级伤残为13个月的本人工资，",
+        "十级伤残为7个月的本人工资；",
+        "（二）劳动、聘用合同期满终止的，由用人单位支付一次性伤残就业补助金。",
+        "一次性工伤医疗补助金的具体标准由省、自治区、直辖市人民政府规定。",
+    )
+    chunk = Chunk(
+        chunk_id="c", doc_id="d", doc_title="工伤保险条例", section="第五章 工伤保险待遇",
+        kind="article", text="".join(units), sentences=units, article="第三十七条",
+    )  # fmt: skip
+    assert _item_spans(units, 0) == [(1, 3), (4, 4)]  # the next 款 is no item
+    assert _lead_index(chunk, 4) == 0  # not "十级伤残为7个月的本人工资；"
+    assert _lead_index(chunk, 0) is None  # the announcement is no item
 
 
 def test_a_quote_of_a_law_is_never_a_clause_without_the_rest_of_its_sentence() -> None:

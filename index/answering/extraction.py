@@ -49,11 +49,21 @@ class SentenceExtractor:
                 last += 1
         for states in retrieval.wants:  # the amount or number asked for may sit in the next unit
             first, last = _widen_to(states, chunk.sentences, scores, first, last)
-        first, last = _whole_sentences(chunk.sentences, first, last, law=bool(chunk.article))
-        quote = _trim("".join(chunk.sentences[first : last + 1]), retrieval)
-        lead = _lead_of(chunk, first)
+        units = chunk.sentences
+        first, last = _whole_sentences(units, first, last, law=bool(chunk.article))
+        quote = _trim("".join(units[first : last + 1]), retrieval)
+        announced = _lead_index(chunk, first)
+        if announced is not None:
+            listed = _whole_list(units, announced)
+            if listed is not None and last <= listed[-1]:
+                # An item of a short list: the list whole ("周末加班给多少钱" was answered with
+                # the public-holiday rate of 劳动法第四十四条, the item nearest in meaning).
+                quote = "".join(units[i] for i in listed)
+            lead = units[announced]
+        else:  # a long article's part carries its list's announcement as ``chunk.lead``
+            lead = chunk.lead if chunk.article and ITEM.match(units[first]) else ""
         quote = f"{lead}{quote}" if lead and not quote.startswith(lead) else quote
-        items = "".join(chunk.sentences[i] for i in self._list(chunk, retrieval, last))
+        items = "".join(units[i] for i in self._list(chunk, retrieval, last))
         return quote + items, chunk
 
     def _first_unit(self, chunk: Chunk) -> int:
@@ -83,20 +93,20 @@ class SentenceExtractor:
         announcement alone said that there are standards, not what they are (25 of 389
         answers to the questions of eval/, 加班费怎么算 among them)."""
         units = chunk.sentences
-        if not chunk.article or not units[last].rstrip().endswith(("：", ":")):
+        if not chunk.article or not _announces(units[last]):
             return []
-        items = []
-        for i in range(last + 1, len(units)):
-            if not ITEM.match(units[i]):
-                break
-            items.append(i)
-        if sum(len(units[i]) for i in items) <= _WHOLE_LIST_CHARS:
-            return items
+        listed = _whole_list(units, last)
+        if listed is not None:
+            return listed
+        spans = _item_spans(units, last)
+        if not spans:
+            return []
         start = self._first_unit(chunk)
         announced = self.retriever.sentence_words(start + last)
         asked = tuple(w for w in retrieval.words if w not in announced)
         scores = self._unit_scores(chunk, retrieval, asked)
-        return [max(items, key=scores.__getitem__)]
+        best = max(spans, key=lambda span: max(scores[span[0] : span[1] + 1]))
+        return list(range(best[0], best[1] + 1))
 
 
 def _widen_to(
@@ -142,14 +152,44 @@ def _whole_sentences(
     return first, last
 
 
-def _lead_of(chunk: Chunk, unit: int) -> str:
-    """The sentence an item of a law completes ("…有下列情形之一的，…："), if ``unit`` is one."""
-    if not chunk.article or not ITEM.match(chunk.sentences[unit]):
-        return ""
-    for earlier in reversed(chunk.sentences[:unit]):
-        if not ITEM.match(earlier):
-            return earlier
-    return chunk.lead
+def _announces(unit: str) -> bool:
+    """Whether a unit of a law announces a list ("…有下列情形之一的，…：")."""
+    return unit.rstrip().endswith(("：", ":"))
+
+
+def _item_spans(units: tuple[str, ...], lead: int) -> list[tuple[int, int]]:
+    """(first unit, last unit) of each item of the list that unit ``lead`` announces: an item
+    longer than a unit runs on through its commas (an item's continuation is no item)."""
+    spans = []
+    i = lead + 1
+    while i < len(units) and ITEM.match(units[i]):
+        end = _whole_sentences(units, i, i)[1]
+        spans.append((i, end))
+        i = end + 1
+    return spans
+
+
+def _whole_list(units: tuple[str, ...], lead: int) -> list[int] | None:
+    """The units of the items that unit ``lead`` announces, when they are short enough to
+    quote whole (劳动法第四十四条's three overtime rates)."""
+    spans = _item_spans(units, lead)
+    listed = list(range(lead + 1, spans[-1][1] + 1)) if spans else []
+    if not listed or sum(len(units[i]) for i in listed) > _WHOLE_LIST_CHARS:
+        return None
+    return listed
+
+
+def _lead_index(chunk: Chunk, unit: int) -> int | None:
+    """The unit announcing the list that ``unit`` is an item of, when it is one and the
+    announcement is in this passage (else a long article's part carries it as ``chunk.lead``).
+    The nearest earlier unit that announces: an item's continuation is no item either."""
+    units = chunk.sentences
+    if not chunk.article or not ITEM.match(units[unit]):
+        return None
+    return next(
+        (j for j in range(unit - 1, -1, -1) if not ITEM.match(units[j]) and _announces(units[j])),
+        None,
+    )
 
 
 def _trim(text: str, retrieval: Retrieval) -> str:
