@@ -11,6 +11,7 @@ from bot.texts import ZH
 from index import Answer, Context, QuestionAnswerer, TaughtBank
 
 QUIT_WORDS = {"exit", "quit", "q", "退出", "再见"}
+CONSOLE_HELP = "工会问答 — 离线控制台（Ctrl-D 或输入 exit 退出；/new 开始新话题）"
 
 
 def ask(
@@ -46,10 +47,7 @@ def chat(
 ) -> None:
     """An interactive console chat on the same core; a follow-up is read with the question
     before it (``/new`` starts afresh)."""
-    out.write(
-        "工会问答 — 离线控制台（Ctrl-D 或输入 exit 退出；/new 开始新话题）\n"
-        f"我根据 {answerer.documents} 份文件回答工会服务相关问题。\n\n"
-    )
+    out.write(f"{CONSOLE_HELP}\n我根据 {answerer.documents} 份文件回答工会服务相关问题。\n\n")
     earlier: tuple[str, Context] | None = None
     while True:
         out.write("问：")
@@ -63,6 +61,11 @@ def chat(
             return
         if question.strip() == "/new":
             earlier = None
+            continue
+        if question.strip().startswith("/"):
+            # A command the console does not have (/help, /start): say which it has, rather
+            # than search for it as a question read with the turn before.
+            out.write(f"{CONSOLE_HELP}\n\n")
             continue
         context = earlier[1] if earlier else None
         (answer,) = answerer.answer_many([question], k, previous=[context], taught=taught)

@@ -226,12 +226,13 @@ def test_the_dialogue_and_taught_sets_are_well_formed() -> None:
 def test_the_console_chat_reads_a_turn_with_the_one_before_until_new() -> None:
     core = EchoAnswerer("v1")
     out = io.StringIO()
-    chat(core, k=3, stdin=io.StringIO("试用期最长多久\n那工资呢\n/new\n加班费\n"), out=out)
+    chat(core, k=3, stdin=io.StringIO("试用期最长多久\n那工资呢\n/new\n加班费\n/help\n"), out=out)
     assert core.previous == [
         [None],
         [Context("试用期最长多久", ("doc.txt",))],  # what the first answer's context was
         [None],  # /new forgot it
-    ]
+    ]  # /help is no question: the console says which commands it has
+    assert out.getvalue().count("/new 开始新话题") == 2, out.getvalue()  # at the start, for /help
 
 
 async def test_a_chats_last_question_is_kept_for_minutes_and_forgotten_on_request() -> None:
