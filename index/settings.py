@@ -69,6 +69,8 @@ class RetrievalSettings(BaseModel):
     lexical_weight: float = Field(default=0.2, ge=0)
     unit_weight: float = Field(default=1.0, ge=0)
     quantity_penalty: float = Field(default=0.3, ge=0)
+    # A law's purpose or date-of-effect article, unless the question asks about the law itself.
+    formal_penalty: float = Field(default=2.0, ge=0)
     bank_weight: float = Field(default=4.0, ge=0)
     bank_floor_sd: float = Field(default=2.0, ge=0)
     bank_lexical_weight: float = Field(default=2.0, ge=0)

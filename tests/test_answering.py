@@ -199,6 +199,34 @@ def test_a_question_for_an_amount_is_told_from_a_story_that_counts() -> None:
     assert [asks_for_quantity(q) for q in telling] == [False] * len(telling)
 
 
+def test_a_laws_purpose_and_date_of_effect_answer_only_questions_about_the_law(  # type: ignore[no-untyped-def]
+    shipped,
+) -> None:
+    """A law's purpose article ("为了…，制定本法。") and its date of effect ("本法自…起施行")
+    share the words of every question about the law and answer none of a worker's: "法律援助需要
+    什么条件" was answered with 法律援助法第一条. They rank first only for a question about the
+    law itself."""
+    from index.answering.retrieval import asks_about_the_law, is_formal_article
+
+    _, answerer, _ = shipped
+    chunks = answerer.retriever.version.chunks
+    formal = {f"{c.short_title}{c.article}" for c in chunks if is_formal_article(c)}
+    assert "法律援助法第一条" in formal
+    assert "工伤保险条例第六十七条" in formal
+    assert "法律援助法第二条" not in formal  # 法律援助是…: what it is, no formality
+    assert len(formal) == 22  # the eleven laws' first and last articles (checked by hand)
+    assert asks_about_the_law("工伤保险条例是哪天起生效的")
+    assert not asks_about_the_law("法律援助需要什么条件")
+
+    conditions = answerer.answer("法律援助需要什么条件")
+    top = answerer.retriever.retrieve(conditions.searched, 5).passages[0].chunk
+    assert not is_formal_article(top), top.place
+    effect = answerer.answer("工伤保险条例是哪天起生效的")
+    assert effect.answered
+    assert (effect.document or "").endswith("工伤保险条例"), effect.citation
+    assert "本条例自2004年1月1日起施行" in effect.answer
+
+
 def test_a_question_for_a_telephone_number_is_told_from_one_that_mentions_calling() -> None:
     from index.answering.retrieval import asks_for_contact
     from index.text import has_phone_number

@@ -554,6 +554,7 @@ def open_retriever(
         lexical_weight=settings.retrieval.lexical_weight,
         unit_weight=settings.retrieval.unit_weight,
         quantity_penalty=settings.retrieval.quantity_penalty,
+        formal_penalty=settings.retrieval.formal_penalty,
         bank_weight=settings.retrieval.bank_weight,
         bank_floor_sd=settings.retrieval.bank_floor_sd,
         bank_lexical_weight=settings.retrieval.bank_lexical_weight,
