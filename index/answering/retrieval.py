@@ -296,6 +296,10 @@ class HybridRetriever:
             + self.params.unit_weight * _standard(sentence)
             + self.params.lexical_weight * _standard(lexical)
         )
+        if self.params.formal_penalty and not asks_about_the_law(question):
+            # Before the bank's lift, which reorders the known documents' passages among the
+            # places they hold: a formal article of an admin's law is down where it stands.
+            fused = fused - self.params.formal_penalty * self._formal[candidates]
         lift = np.zeros(len(candidates), dtype=np.float32)
         if self.params.bank_weight:
             lift += self.params.bank_weight * self._bank_signal(query, candidates)
@@ -310,8 +314,6 @@ class HybridRetriever:
         quantity = asks_for_quantity(question)
         if quantity:
             fused = fused - self.params.quantity_penalty * ~self._has_number[candidates]
-        if self.params.formal_penalty and not asks_about_the_law(question):
-            fused = fused - self.params.formal_penalty * self._formal[candidates]
         order = np.argsort(-fused, kind="stable")[:k]
         passages = tuple(
             Passage(
