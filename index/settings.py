@@ -71,6 +71,9 @@ class RetrievalSettings(BaseModel):
     quantity_penalty: float = Field(default=0.3, ge=0)
     # A law's purpose or date-of-effect article, unless the question asks about the law itself.
     formal_penalty: float = Field(default=2.0, ge=0)
+    # Among this many passages ranked first, an article a later law changes (劳动法第八十二条)
+    # is placed below the article in force (index/answering/superseded.toml). 0: off.
+    in_force_window: int = Field(default=10, ge=0)
     bank_weight: float = Field(default=4.0, ge=0)
     bank_floor_sd: float = Field(default=2.0, ge=0)
     bank_lexical_weight: float = Field(default=2.0, ge=0)

@@ -555,6 +555,7 @@ def open_retriever(
         unit_weight=settings.retrieval.unit_weight,
         quantity_penalty=settings.retrieval.quantity_penalty,
         formal_penalty=settings.retrieval.formal_penalty,
+        in_force_window=settings.retrieval.in_force_window,
         bank_weight=settings.retrieval.bank_weight,
         bank_floor_sd=settings.retrieval.bank_floor_sd,
         bank_lexical_weight=settings.retrieval.bank_lexical_weight,

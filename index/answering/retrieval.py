@@ -19,9 +19,11 @@ quantity (多少, 几, how many) prefer passages that contain a number.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Set
+import tomllib
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -101,12 +103,41 @@ def asks_about_the_law(question: str) -> bool:
     return bool(_ABOUT_THE_LAW.search(question))
 
 
+SUPERSEDED = Path(__file__).with_name("superseded.toml")
+
+
+@lru_cache(maxsize=1)
+def superseded_articles() -> dict[str, tuple[str, ...]]:
+    """Each article a later or more specific shipped law changes (劳动法第八十二条), with the
+    articles that state the rule in force (劳动争议调解仲裁法第二十七条, 第四十三条)."""
+    entries = tomllib.loads(SUPERSEDED.read_text("utf-8"))["superseded"]
+    return {e["older"]: tuple(e["newer"]) for e in entries}
+
+
+def in_force_rows(chunks: Sequence[Chunk]) -> dict[int, tuple[int, ...]]:
+    """By chunk row, the rows of the articles in force that supersede it, for the loaded
+    ``chunks`` (an article's every part; a pair whose newer article is not loaded is left out)."""
+    rows: dict[str, list[int]] = {}
+    for row, chunk in enumerate(chunks):
+        if chunk.article:
+            rows.setdefault(f"{chunk.short_title}{chunk.article}", []).append(row)
+    newer_of = {}
+    for older, newer in superseded_articles().items():
+        successors = tuple(r for article in newer for r in rows.get(article, ()))
+        for row in rows.get(older, ()) if successors else ():
+            newer_of[row] = successors
+    return newer_of
+
+
 @dataclass(frozen=True)
 class RetrievalParams:
     lexical_weight: float = 0.2
     # Weight of the best unit's cosine (the passage's own cosine weighs 1).
     unit_weight: float = 1.0
     quantity_penalty: float = 0.3
+    # Among the passages ranked first, an article a later law changes (superseded.toml) is
+    # placed just below the best of the articles in force ranked under it. 0: off.
+    in_force_window: int = 10
     # A law's purpose or date-of-effect article, for a question that does not ask about the law
     # itself, loses this many standard scores (README: no rank of eval/ moved at 0.5-9, and the
     # two held-out questions that had one first lost it at 2).
@@ -233,6 +264,12 @@ class HybridRetriever:
         self._vocabulary = set(version.bm25.vocab_dict)
         self._has_number = np.array([has_number(c.text) for c in version.chunks])
         self._formal = np.array([is_formal_article(c) for c in version.chunks], dtype=bool)
+        self._in_force = in_force_rows(version.chunks)
+        # The documents those pairs belong to: the rule reorders their passages among the places
+        # they hold, and an admin's passages keep theirs.
+        pair_rows = [r for row, newer in self._in_force.items() for r in (row, *newer)]
+        pair_documents = {version.chunks[r].doc_id for r in pair_rows}
+        self._in_pairs = np.array([c.doc_id in pair_documents for c in version.chunks], bool)
         self.row_of = {c.chunk_id: i for i, c in enumerate(version.chunks)}
         # Row of each chunk's first unit in ``sentence_vectors`` (and one past the last).
         self.sentence_start = np.concatenate(
@@ -314,6 +351,7 @@ class HybridRetriever:
         quantity = asks_for_quantity(question)
         if quantity:
             fused = fused - self.params.quantity_penalty * ~self._has_number[candidates]
+        fused = self._rule_in_force(fused, candidates)
         order = np.argsort(-fused, kind="stable")[:k]
         passages = tuple(
             Passage(
@@ -336,6 +374,36 @@ class HybridRetriever:
             contact=asks_for_contact(question),
             dense_top=tuple(int(row) for row in candidates[np.argsort(-dense, kind="stable")[:3]]),
         )
+
+    def _rule_in_force(self, fused: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """``fused`` with each superseded article among the first ``in_force_window`` passages
+        placed just below the best article in force ranked under it there ("Is there a time
+        limit for applying for labour arbitration?" ranked 劳动法第八十二条's sixty days above
+        劳动争议调解仲裁法第二十七条's year). The passages of those laws move among the places
+        they hold, keeping the places' scores; every other passage keeps its place and score."""
+        window = self.params.in_force_window
+        if not self._in_force or not window:
+            return fused
+        places = np.argsort(-fused, kind="stable")[:window]
+        places = places[self._in_pairs[candidates[places]]]
+        sequence = [int(i) for i in places]
+        rank = {int(candidates[i]): n for n, i in enumerate(sequence)}
+        moved = False
+        for i in list(sequence):
+            newer = [r for r in self._in_force.get(int(candidates[i]), ()) if r in rank]
+            below = [r for r in newer if rank[r] > rank[int(candidates[i])]]
+            if not below:
+                continue
+            best = sequence[rank[min(below, key=rank.__getitem__)]]
+            sequence.remove(best)
+            sequence.insert(sequence.index(i), best)
+            rank = {int(candidates[j]): n for n, j in enumerate(sequence)}
+            moved = True
+        if not moved:
+            return fused
+        result = fused.copy()
+        result[sequence] = fused[places]
+        return result
 
     def bank_floor_at(self, sd: float) -> float:
         """The cosine a question must reach to a bank question to be like it: ``sd`` standard
