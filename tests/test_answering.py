@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index import Reason
@@ -137,6 +138,26 @@ def test_an_article_a_later_law_changes_is_ranked_below_the_rule_in_force(shippe
     answer = answerer.answer(question)
     assert answer.answered
     assert "时效期间为一年" in answer.answer, answer.answer
+
+
+def test_the_rule_in_force_moves_only_the_pairs_laws_passages() -> None:
+    """Row 0 is an older article, rows 3 and 4 articles in force for it, row 2 another passage of
+    those laws and row 1 an admin's. The best article in force under the older one takes its
+    place; the laws' passages shift down through the places they held, with those places'
+    scores; the admin's passage keeps its place and score."""
+    from index.answering.retrieval import HybridRetriever, RetrievalParams
+
+    retriever = object.__new__(HybridRetriever)  # only what the rule reads
+    retriever.params = RetrievalParams(in_force_window=10)
+    retriever._in_force = {0: (4, 3)}
+    retriever._in_pairs = np.array([True, False, True, True, True])
+    fused = np.array([5.0, 4.0, 3.0, 2.0, 1.0])
+    candidates = np.arange(5)
+    moved = retriever._rule_in_force(fused, candidates)
+    assert list(np.argsort(-moved, kind="stable")) == [3, 1, 0, 2, 4]
+    assert moved.tolist() == [3.0, 4.0, 2.0, 5.0, 1.0]
+    retriever.params = RetrievalParams(in_force_window=0)
+    assert retriever._rule_in_force(fused, candidates) is fused  # off
 
 
 def test_a_refusal_offers_only_questions_the_bot_answers(shipped) -> None:  # type: ignore[no-untyped-def]

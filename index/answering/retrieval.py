@@ -140,7 +140,7 @@ class RetrievalParams:
     in_force_window: int = 10
     # A law's purpose or date-of-effect article, for a question that does not ask about the law
     # itself, loses this many standard scores (README: no rank of eval/ moved at 0.5-9, and the
-    # two held-out questions that had one first lost it at 2).
+    # one held-out question that had one first lost it at 2).
     formal_penalty: float = 2.0
     # The question bank: a passage whose bank question the question is like gains up to
     # bank_weight standard scores. Like means a question-to-question cosine over a floor this
@@ -377,9 +377,9 @@ class HybridRetriever:
 
     def _rule_in_force(self, fused: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """``fused`` with each superseded article among the first ``in_force_window`` passages
-        placed just below the best article in force ranked under it there ("Is there a time
-        limit for applying for labour arbitration?" ranked 劳动法第八十二条's sixty days above
-        劳动争议调解仲裁法第二十七条's year). The passages of those laws move among the places
+        placed just below the best article in force ranked under it there ("How long do I have
+        to file for arbitration?" ranked 劳动法第八十二条's sixty days above 劳动争议调解仲裁法
+        第二十七条's year). The passages of those laws move among the places
         they hold, keeping the places' scores; every other passage keeps its place and score."""
         window = self.params.in_force_window
         if not self._in_force or not window:
