@@ -54,7 +54,7 @@ class SentenceExtractor:
         quote = _trim("".join(units[first : last + 1]), retrieval)
         announced = _lead_index(chunk, first)
         if announced is not None:
-            listed = _whole_list(units, announced)
+            listed = _whole_list(units, _item_spans(units, announced))
             if listed is not None and last <= listed[-1]:
                 # An item of a short list: the list whole ("周末加班给多少钱" was answered with
                 # the public-holiday rate of 劳动法第四十四条, the item nearest in meaning).
@@ -95,10 +95,10 @@ class SentenceExtractor:
         units = chunk.sentences
         if not chunk.article or not _announces(units[last]):
             return []
-        listed = _whole_list(units, last)
+        spans = _item_spans(units, last)
+        listed = _whole_list(units, spans)
         if listed is not None:
             return listed
-        spans = _item_spans(units, last)
         if not spans:
             return []
         start = self._first_unit(chunk)
@@ -169,11 +169,10 @@ def _item_spans(units: tuple[str, ...], lead: int) -> list[tuple[int, int]]:
     return spans
 
 
-def _whole_list(units: tuple[str, ...], lead: int) -> list[int] | None:
-    """The units of the items that unit ``lead`` announces, when they are short enough to
-    quote whole (劳动法第四十四条's three overtime rates)."""
-    spans = _item_spans(units, lead)
-    listed = list(range(lead + 1, spans[-1][1] + 1)) if spans else []
+def _whole_list(units: tuple[str, ...], spans: list[tuple[int, int]]) -> list[int] | None:
+    """The units of a list's items (their ``spans``, from ``_item_spans``), when they are short
+    enough to quote whole (劳动法第四十四条's three overtime rates)."""
+    listed = list(range(spans[0][0], spans[-1][1] + 1)) if spans else []
     if not listed or sum(len(units[i]) for i in listed) > _WHOLE_LIST_CHARS:
         return None
     return listed
