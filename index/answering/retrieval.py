@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from index.answering.citations import CITATION, chunk_answers
 from index.ingest.chunking import Chunk
 from index.model.encoder import Encoder, Vectors
 from index.store.version_folder import IndexVersion, load_bm25s
@@ -108,23 +109,31 @@ SUPERSEDED = Path(__file__).with_name("superseded.toml")
 
 @lru_cache(maxsize=1)
 def superseded_articles() -> dict[str, tuple[str, ...]]:
-    """Each article a later or more specific shipped law changes (劳动法第八十二条), with the
-    articles that state the rule in force (劳动争议调解仲裁法第二十七条, 第四十三条)."""
+    """Each article a later or more specific shipped law changes (《劳动法》第八十二条), with the
+    articles that state the rule in force (《劳动争议调解仲裁法》第二十七条, 第四十三条)."""
     entries = tomllib.loads(SUPERSEDED.read_text("utf-8"))["superseded"]
     return {e["older"]: tuple(e["newer"]) for e in entries}
 
 
 def in_force_rows(chunks: Sequence[Chunk]) -> dict[int, tuple[int, ...]]:
     """By chunk row, the rows of the articles in force that supersede it, for the loaded
-    ``chunks`` (an article's every part; a pair whose newer article is not loaded is left out)."""
-    rows: dict[str, list[int]] = {}
+    ``chunks`` (an article's every part; a pair whose newer article is not loaded is left out).
+    The articles are named as citations (《劳动法》第八十二条) and found the way every question
+    file's are (``chunk_answers``), among the chunks of that article number only."""
+    by_number: dict[str, list[int]] = {}
     for row, chunk in enumerate(chunks):
         if chunk.article:
-            rows.setdefault(f"{chunk.short_title}{chunk.article}", []).append(row)
+            by_number.setdefault(chunk.article, []).append(row)
+
+    def rows_of(citation: str) -> list[int]:
+        cited = CITATION.match(citation)
+        number = cited.group(2) if cited else ""
+        return [r for r in by_number.get(number, ()) if chunk_answers(chunks[r], [citation])]
+
     newer_of = {}
     for older, newer in superseded_articles().items():
-        successors = tuple(r for article in newer for r in rows.get(article, ()))
-        for row in rows.get(older, ()) if successors else ():
+        successors = tuple(r for article in newer for r in rows_of(article))
+        for row in rows_of(older) if successors else ():
             newer_of[row] = successors
     return newer_of
 
