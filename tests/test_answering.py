@@ -387,6 +387,44 @@ def test_a_quote_that_announces_a_list_states_what_is_on_it(shipped) -> None:  #
     assert "休息日安排劳动者工作又不能安排补休的，支付不低于工资的百分之二百" in weekend.answer
 
 
+@pytest.mark.parametrize(
+    ("question", "article", "case"),
+    [
+        ("工伤认定有哪些情形", "第十四条", "(六)在上下班途中"),
+        ("哪些情况可以随时辞职", "第三十八条", "（二）未及时足额支付劳动报酬的"),
+    ],
+)
+def test_a_question_for_a_lists_cases_gets_the_cases_not_its_catch_all(  # type: ignore[no-untyped-def]
+    shipped, question: str, article: str, case: str
+) -> None:
+    """A list's catch-all item ("(七)法律、行政法规规定应当认定为工伤的其他情形。") restates its
+    announcement and says nothing of its own: both questions were answered with it alone. Asked
+    which cases there are, the answer is the cases."""
+    _, answerer, _ = shipped
+    answer = answerer.answer(question)
+    assert answer.answered, (answer.reason, [s.citation for s in answer.sources[:3]])
+    assert (answer.section or "").endswith(article), answer.citation
+    assert case in answer.answer, answer.answer
+
+
+def test_a_catch_all_item_is_told_from_an_item_that_says_something() -> None:
+    from index.answering.extraction import is_catch_all
+
+    catch_alls = (
+        "（六）法律、行政法规规定劳动者可以解除劳动合同的其他情形。",
+        "(七)法律、行政法规规定应当认定为工伤的其他情形。",
+        "（四）法律法规规定的其他情形。",
+        "（五）法律、法规、规章规定的其他情形。",
+    )
+    items = (
+        "（五）其他收入。",  # an income of its own kind
+        "（四）劳动者同时与其他用人单位建立劳动关系，对完成本单位的工作任务造成严重影响，或者经用人单位提出，拒不改正的；",
+        "法律、行政法规规定的其他情形。",  # no item
+    )
+    assert all(map(is_catch_all, catch_alls))
+    assert not any(map(is_catch_all, items))
+
+
 def test_an_item_of_a_law_is_quoted_with_the_sentence_that_announces_its_list() -> None:
     """An item longer than a unit runs on through its commas; its continuation is no item, and
     no announcement either: the lead of an item is the nearest unit that announces a list."""

@@ -5,6 +5,7 @@ answer cannot state what the documents do not say."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from index.answering.retrieval import HybridRetriever, Retrieval, weighted_coverage
@@ -18,6 +19,12 @@ _LONG_QUOTE_CHARS = 120
 # come to at most this many characters (劳动法第四十四条's three overtime rates), else the item
 # that answers best (工伤保险条例第十四条's seven cases: the one asked about).
 _WHOLE_LIST_CHARS = 150
+# A list's catch-all item ("（六）法律、行政法规规定劳动者可以解除劳动合同的其他情形。")
+# restates its announcement's words and says nothing of its own: when it answers best, what
+# is asked is the announcement, and the quote is the announcement with its list, whole up to
+# this many characters (劳动合同法第三十八条's six cases, 工伤保险条例第十四条's seven).
+_ASKED_LIST_CHARS = 400
+_CATCH_ALL = re.compile(r"法律[、，]?(?:行政)?法规[^。；，]*规定[^。；，]*的其他[^。；，]*[。；]?$")
 
 
 class SentenceExtractor:
@@ -37,6 +44,12 @@ class SentenceExtractor:
         chunk = retrieval.passages[0].chunk
         scores = self._unit_scores(chunk, retrieval, retrieval.words)
         top = max(range(len(scores)), key=scores.__getitem__)
+        if is_catch_all(chunk.sentences[top]):
+            cases = _asked_list(chunk, top)
+            if cases is not None:
+                return cases, chunk
+            scores[top] -= 9.0  # never the unit a quote is built on
+            top = max(range(len(scores)), key=scores.__getitem__)
         first = last = top
         while last - first + 1 < _ANSWER_SENTENCES:  # widen to near-equal neighbours
             left = scores[first - 1] if first > 0 else -9.0
@@ -106,7 +119,36 @@ class SentenceExtractor:
         asked = tuple(w for w in retrieval.words if w not in announced)
         scores = self._unit_scores(chunk, retrieval, asked)
         best = max(spans, key=lambda span: max(scores[span[0] : span[1] + 1]))
+        if is_catch_all(units[best[0]]):  # no case of its own answers: the cases, or the next
+            listed = list(range(spans[0][0], spans[-1][1] + 1))
+            if sum(len(units[i]) for i in listed) <= _ASKED_LIST_CHARS:
+                return listed
+            best = max(
+                (span for span in spans if not is_catch_all(units[span[0]])),
+                key=lambda span: max(scores[span[0] : span[1] + 1]),
+                default=best,
+            )
         return list(range(best[0], best[1] + 1))
+
+
+def _asked_list(chunk: Chunk, item: int) -> str | None:
+    """The announcement of the list that unit ``item`` is an item of, with all its items, when
+    both are in ``chunk`` and the items come to at most ``_ASKED_LIST_CHARS``."""
+    units = chunk.sentences
+    announced = _lead_index(chunk, item)
+    if announced is None:
+        return None
+    spans = _item_spans(units, announced)
+    listed = range(spans[0][0], spans[-1][1] + 1)
+    if sum(len(units[i]) for i in listed) > _ASKED_LIST_CHARS:
+        return None
+    return units[announced] + "".join(units[i] for i in listed)
+
+
+def is_catch_all(unit: str) -> bool:
+    """Whether a unit is a list's catch-all item: "（七）法律、行政法规规定应当认定为工伤的
+    其他情形。"."""
+    return bool(ITEM.match(unit)) and _CATCH_ALL.search(unit.strip()) is not None
 
 
 def _widen_to(
