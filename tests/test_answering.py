@@ -288,6 +288,56 @@ def test_a_laws_purpose_and_date_of_effect_answer_only_questions_about_the_law( 
     assert "本条例自2004年1月1日起施行" in effect.answer
 
 
+def test_who_ends_the_contract_is_read_from_the_law_and_from_the_question(  # type: ignore[no-untyped-def]
+    shipped,
+) -> None:
+    """A law's passage says who may end the contract: the party that acts on the verb, not one
+    named as its object (通知用人单位, 与劳动者); a question has the employer end it (开除,
+    fired) or the worker (辞职, quit)."""
+    from index.answering.retrieval import asks_who_ends, contract_enders
+
+    _, answerer, _ = shipped
+    enders = {
+        f"{c.short_title}{c.article}": contract_enders(c.lead + c.text)
+        for c in answerer.retriever.version.chunks
+        if c.article
+    }
+    by_worker = {k for k, e in enders.items() if e == {"worker"}}
+    by_employer = {k for k, e in enders.items() if e == {"employer"}}
+    # Checked by hand against the articles' text: each law's every rule of ending a contract.
+    assert by_worker == {
+        "劳动合同法第三十七条", "劳动合同法第三十八条", "劳动合同法实施条例第十八条",
+        "劳动法第三十一条", "劳动法第三十二条", "工伤保险条例第三十六条",
+    }  # fmt: skip
+    assert by_employer == {
+        "劳动合同法第二十一条", "劳动合同法第三十九条", "劳动合同法第四十条",
+        "劳动合同法第四十一条", "劳动合同法第四十二条", "劳动合同法实施条例第十九条",
+        "劳动法第二十五条", "劳动法第二十六条", "劳动法第二十九条", "女职工劳动保护特别规定第五条",
+    }  # fmt: skip
+    assert enders["劳动合同法第六十五条"] == {"worker", "employer"}  # a dispatched worker's both
+    assert enders["劳动合同法第三十六条"] == frozenset()  # 协商一致: neither's
+    # An admin's law: "…，用人单位不得因此解除…" after "劳动者有权拒绝…" is the employer's.
+    assert contract_enders(
+        "劳动者有权拒绝从事存在职业病危害的作业，用人单位不得因此解除与劳动者所订立的劳动合同。"
+    ) == {"employer"}
+
+    assert asks_who_ends("老板说明天不用来了，这样开除我合法吗") == "employer"
+    assert asks_who_ends("Can they lay me off because business is bad?") == "employer"
+    assert asks_who_ends("我想辞职，要提前多久跟公司说") == "worker"
+    assert asks_who_ends("How much notice do I need to give before I quit?") == "worker"
+    assert asks_who_ends("加班费怎么算") is None
+    assert asks_who_ends("被辞退后我又辞职了") is None  # both: neither is read
+
+    # "Can my boss fire me without notice?" ranked 劳动法第三十二条 (the worker may leave at once)
+    # first, and 劳动合同法第三十八条 above it by the bank: now a rule of the employer's is first.
+    for question, party in (
+        ("Can my boss fire me without notice?", "employer"),
+        ("我想辞职老板不放人怎么办", "worker"),
+    ):
+        top = answerer.retriever.retrieve(question, 3).passages[0].chunk
+        assert contract_enders(top.lead + top.text) == {party}, top.place
+
+
 def test_a_question_for_a_telephone_number_is_told_from_one_that_mentions_calling() -> None:
     from index.answering.retrieval import asks_for_contact
     from index.text import has_phone_number

@@ -294,7 +294,7 @@ FIVE_QUESTIONS = [
     pytest.param(
         "Can my boss fire me without notice?",
         ("《劳动合同法》第四十条", "《劳动合同法》第三十九条"),
-        marks=pytest.mark.xfail(strict=True, reason=_MISSED + ": 劳动法第三十二条"),
+        marks=pytest.mark.xfail(strict=True, reason=_MISSED + ": 劳动法第二十五条"),
     ),
     pytest.param(
         "公司不给我交社保怎么办",

@@ -556,6 +556,7 @@ def open_retriever(
         quantity_penalty=settings.retrieval.quantity_penalty,
         formal_penalty=settings.retrieval.formal_penalty,
         in_force_window=settings.retrieval.in_force_window,
+        ender_penalty=settings.retrieval.ender_penalty,
         bank_weight=settings.retrieval.bank_weight,
         bank_floor_sd=settings.retrieval.bank_floor_sd,
         bank_lexical_weight=settings.retrieval.bank_lexical_weight,
