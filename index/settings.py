@@ -73,7 +73,7 @@ class RetrievalSettings(BaseModel):
     formal_penalty: float = Field(default=2.0, ge=0)
     # Among this many passages ranked first, an article a later law changes (劳动法第八十二条)
     # is placed below the article in force (index/answering/superseded.toml). 0: off.
-    in_force_window: int = Field(default=10, ge=0)
+    in_force_window: int = Field(default=20, ge=0)
     # A question that has one party end the contract (被开除 / 辞职): a law's passage that says
     # only the other may loses this many standard scores. 0: off.
     ender_penalty: float = Field(default=4.0, ge=0)

@@ -196,7 +196,7 @@ class RetrievalParams:
     quantity_penalty: float = 0.3
     # Among the passages ranked first, an article a later law changes (superseded.toml) is
     # placed just below the best of the articles in force ranked under it. 0: off.
-    in_force_window: int = 10
+    in_force_window: int = 20
     # A law's purpose or date-of-effect article, for a question that does not ask about the law
     # itself, loses this many standard scores (README: no rank of eval/ moved at 0.5-9, and the
     # one held-out question that had one first lost it at 2).
