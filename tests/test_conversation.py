@@ -44,7 +44,10 @@ def test_a_turn_that_leans_on_the_one_before_needs_context(question: str) -> Non
     "question",
     ["公司没给我缴社会保险，我能辞职并要求经济补偿吗？", "工伤认定申请要在出事后多久内提出？",
      "劳模工匠帮企业省水的那个活动，去年搞了几场？", "Can my boss fire me without notice?",
-     "Is there a time limit for applying for labour arbitration?"],
+     "Is there a time limit for applying for labour arbitration?",
+     # A link or an address alone asks nothing of the turn before (it was answered from that
+     # turn's topic, as four short Latin words).
+     "https://example.com", "www.baidu.com", "help@example.org"],
 )  # fmt: skip
 def test_a_question_that_stands_alone_does_not(question: str) -> None:
     assert not needs_context(question)

@@ -137,10 +137,18 @@ _POINTING_EN_WORDS = 10  # a longer question with "it" or "they" usually says wh
 _TOPIC_WORDS = 6
 
 
+# A link or an address: "https://example.com" is four short Latin "words", and read with the
+# turn before it was answered from that turn's topic.
+_LINK = re.compile(
+    r"(?:https?://|www\.)\S+|\S+@\S+\.\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|cn|net|org)\S*", re.I
+)
+
+
 def needs_context(question: str) -> bool:
-    """Whether ``question`` cannot stand alone: a follow-up to the turn before it."""
+    """Whether ``question`` cannot stand alone: a follow-up to the turn before it. A message
+    that is only links or addresses is none: it asks nothing about the turn before."""
     text = question.strip()
-    if not text:
+    if not text or not meaningful_chars(_LINK.sub("", text)):
         return False
     return _latin_needs_context(text) if _is_latin(text) else _chinese_needs_context(text)
 
