@@ -121,6 +121,22 @@ def test_a_failed_build_leaves_the_serving_version_untouched(
     assert [p.name for p in store.root.iterdir() if p.name.startswith(".building")] == []
 
 
+def test_a_document_that_repeats_a_passage_passes_the_self_check(
+    tmp_path: Path, tiny_corpus: Path, encoder, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """A footer on every page is one passage many times over: the copies tie, so a sample
+    passage's probe may rank another copy first. It was refused ("1/5 sample passages were
+    found by their own text") with 130 copies of one paragraph beside the shipped corpus."""
+    from index.store.validation import validate
+
+    (tiny_corpus / "footer.txt").write_text(
+        "\n\n".join(["内蒙古自治区总工会办公室印发，请各盟市工会认真贯彻落实。"] * 40), "utf-8"
+    )
+    store = VersionStore(tmp_path / "index")
+    version = _build(store, tiny_corpus, encoder)
+    assert "sample passages found" in validate(settings, encoder, store, version)
+
+
 def test_old_versions_are_pruned_but_the_current_one_is_kept(
     tmp_path: Path, tiny_corpus: Path, encoder
 ) -> None:  # type: ignore[no-untyped-def]

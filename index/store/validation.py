@@ -24,7 +24,9 @@ def validate(settings: CoreSettings, encoder: Encoder, store: VersionStore, vers
     for chunk in sample:
         probe = max(chunk.sentences, key=len)
         answer = answerer.answer(probe, k=3)
-        found += any(s.passage_id == chunk.chunk_id for s in answer.sources)
+        # A passage a document repeats word for word (a letterhead, a footer on every page) is
+        # found as any of its copies: they tie, and which one ranks first proves nothing.
+        found += any(s.passage_id == chunk.chunk_id or s.text == chunk.text for s in answer.sources)
         answered += answer.answered
     needed = (len(sample) + 1) // 2
     if found < needed or answered == 0:
