@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from bot.texts import ZH
+from bot.texts import Texts, texts_for
 from index import Answer, Context, QuestionAnswerer, TaughtBank
 
 QUIT_WORDS = {"exit", "quit", "q", "退出", "再见"}
@@ -31,7 +31,7 @@ def ask(
         if as_json:
             out.write(json.dumps(answer.to_json(), ensure_ascii=False) + "\n")
         else:
-            out.write(render(answer) + "\n\n")
+            out.write(render(answer, texts_for(None, question)) + "\n\n")
         out.flush()
         count += 1
     return count
@@ -69,24 +69,25 @@ def chat(
             continue
         context = earlier[1] if earlier else None
         (answer,) = answerer.answer_many([question], k, previous=[context], taught=taught)
+        texts = texts_for(None, question)  # the frame in the language asked in
         if answer.read_with is not None and earlier is not None:
-            out.write(ZH.read_with.format(question=earlier[0]) + "\n")
-        out.write(render(answer) + "\n\n")
+            out.write(texts.read_with.format(question=earlier[0]) + "\n")
+        out.write(render(answer, texts) + "\n\n")
         if answer.answered:
             earlier = (question, answer.context)
 
 
-def render(answer: Answer) -> str:
+def render(answer: Answer, texts: Texts) -> str:
     """A readable answer: the quote, its section, then where it comes from."""
     if answer.answered:
         citation = answer.citation
         if answer.taught is not None:
-            citation = ZH.taught_source.format(date=answer.taught.taught_on.isoformat())
-        lines = [f"答：{answer.answer}", f"出处：{citation}"]
+            citation = texts.taught_source.format(date=answer.taught.taught_on.isoformat())
+        lines = [f"{texts.answer_label}{answer.answer}", f"{texts.source_label}{citation}"]
         for i, source in enumerate(answer.sources[:3], 1):
             text = source.text.replace("\n", "\n      ")  # an article's items, indented
             lines.append(f"  [{i}] {source.citation}：{text}")
         return "\n".join(lines)
-    lines = [ZH.refusal(answer.reason, ask_instead=bool(answer.ask_instead))]
+    lines = [texts.refusal(answer.reason, ask_instead=bool(answer.ask_instead))]
     lines += [f"  · {line}" for line in answer.ask_instead or answer.suggestions]
     return "\n".join(lines)

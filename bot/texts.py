@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from index import Reason
+from index import Reason, question_script
 
 
 @dataclass(frozen=True)
@@ -456,6 +456,11 @@ EN = Texts(
 )
 
 
-def texts_for(language_code: str | None) -> Texts:
-    """English for users whose Telegram language is English; Chinese for everyone else."""
+def texts_for(language_code: str | None, text: str | None = None) -> Texts:
+    """The frame of a reply in the language the user wrote in: a question in Chinese gets
+    Chinese, one in English gets English, whatever the Telegram language (its official apps
+    have no Chinese, so many Chinese workers run them in English). Anything else (a command, a
+    button, a file) follows the Telegram language: English for English, Chinese otherwise."""
+    if text and not text.lstrip().startswith("/") and any(ch.isalpha() for ch in text):
+        return ZH if question_script(text) == "cjk" else EN
     return EN if (language_code or "").lower().startswith("en") else ZH

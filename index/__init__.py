@@ -46,6 +46,7 @@ from index.store.lifecycle import (
 )
 from index.store.status import CorpusChanges, ServingStatus, corpus_changes, serving_status
 from index.store.version_folder import BuildProgress
+from index.text import question_script
 
 __all__ = [
     "MAX_ANSWER_CHARS",
@@ -81,6 +82,7 @@ __all__ = [
     "open_version",
     "plan_rollback",
     "question_key",
+    "question_script",
     "reload_corpus",
     "remove_document",
     "rollback",

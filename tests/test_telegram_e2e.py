@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.texts import EN
 from tests.bot_process import TOKEN, BotProcess, wait_handled
 from tests.chat import ask, buttons, next_user_ids, rows, wait_rows
 from tests.telegram_stub import BOT_USER, BotApiStub, Call, callback_update, message_update
@@ -91,6 +92,18 @@ def test_english_users_get_the_english_interface(stub, bot) -> None:  # type: ig
     assert reply.params["text"].startswith("<b>Answer: </b>")
     assert "货车司机之家" in reply.params["text"]  # the quote stays Chinese
     assert [b["text"] for b in buttons(reply)] == ["Sources", "👍", "👎"]
+
+
+def test_a_reply_is_framed_in_the_language_of_the_question(stub, bot) -> None:  # type: ignore[no-untyped-def]
+    """Telegram's own apps have no Chinese, so a Chinese worker's language is often English:
+    a question in Chinese is answered in a Chinese frame whatever the app's language, and one
+    in English in an English frame; a command follows the app's language."""
+    (chinese,) = ask(stub, "边境口岸建了多少个货车司机之家？", language="en")
+    assert chinese.params["text"].startswith("<b>答：</b>"), chinese.params["text"]
+    (english,) = ask(stub, "How many truck driver homes were built at the border ports?")
+    assert english.params["text"].startswith("<b>Answer: </b>"), english.params["text"]
+    (help_text,) = ask(stub, "/help", language="en")
+    assert help_text.params["text"] == EN.help
 
 
 def test_unanswerable_question_says_so_with_topics(stub, bot) -> None:  # type: ignore[no-untyped-def]

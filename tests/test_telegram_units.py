@@ -21,7 +21,7 @@ from bot.telegram.formatting import (
 )
 from bot.telegram.middlewares import Throttling
 from bot.telegram.state import FailSoftStorage, StateUnavailableError
-from bot.texts import EN, ZH
+from bot.texts import EN, ZH, texts_for
 from index import Answer, Reason, Source
 
 
@@ -80,6 +80,24 @@ def test_every_reason_code_reads_as_words_in_both_languages(texts) -> None:  # t
         assert "_" not in line, reason
     assert texts.refusal(Reason.NOT_IN_DOCUMENTS) == texts.not_answered
     assert len({texts.refusal(r) for r in Reason}) == len(Reason)  # each says something else
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "expected"),
+    [
+        ("en", "加班费怎么算", ZH),  # a Chinese worker on an English app asks in Chinese
+        ("zh-hans", "How is overtime pay calculated?", EN),
+        (None, "Can my boss fire me without notice?", EN),
+        ("en", "/help", EN),  # a command follows the app's language
+        ("zh-hans", "/start", ZH),
+        ("en", "😀😀", EN),  # nothing to read a language from
+        ("ru", None, ZH),  # a file, a button: Chinese unless the app is English
+    ],
+)
+def test_a_reply_is_framed_in_the_language_of_the_message(
+    language: str | None, text: str | None, expected: object
+) -> None:
+    assert texts_for(language, text) is expected
 
 
 # --- every message fits, whatever sends it --------------------------------------------------

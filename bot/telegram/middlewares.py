@@ -23,7 +23,7 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import EditMessageText, GetUpdates, SendMessage, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
-from aiogram.types import Message, TelegramObject, User
+from aiogram.types import Message, TelegramObject, Update, User
 
 from bot.inflight import InFlightCounter
 from bot.telegram.formatting import fit_message
@@ -34,11 +34,14 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class LanguageMiddleware(BaseMiddleware):
-    """Gives every handler ``texts`` in the user's interface language."""
+    """Gives every handler ``texts`` in the language of the message (a question asked in
+    English is answered in an English frame), else the user's interface language."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
-        data["texts"] = texts_for(user.language_code if user else None)
+        message = event.message if isinstance(event, Update) else None
+        text = message.text if message is not None else None
+        data["texts"] = texts_for(user.language_code if user else None, text)
         return await handler(event, data)
 
 
