@@ -120,9 +120,9 @@ class SentenceExtractor:
         scores = self._unit_scores(chunk, retrieval, asked)
         best = max(spans, key=lambda span: max(scores[span[0] : span[1] + 1]))
         if is_catch_all(units[best[0]]):  # no case of its own answers: the cases, or the next
-            listed = list(range(spans[0][0], spans[-1][1] + 1))
-            if sum(len(units[i]) for i in listed) <= _ASKED_LIST_CHARS:
-                return listed
+            cases = _whole_list(units, spans, _ASKED_LIST_CHARS)
+            if cases is not None:
+                return cases
             best = max(
                 (span for span in spans if not is_catch_all(units[span[0]])),
                 key=lambda span: max(scores[span[0] : span[1] + 1]),
@@ -138,11 +138,10 @@ def _asked_list(chunk: Chunk, item: int) -> str | None:
     announced = _lead_index(chunk, item)
     if announced is None:
         return None
-    spans = _item_spans(units, announced)
-    listed = range(spans[0][0], spans[-1][1] + 1)
-    if sum(len(units[i]) for i in listed) > _ASKED_LIST_CHARS:
+    cases = _whole_list(units, _item_spans(units, announced), _ASKED_LIST_CHARS)
+    if cases is None:
         return None
-    return units[announced] + "".join(units[i] for i in listed)
+    return units[announced] + "".join(units[i] for i in cases)
 
 
 def is_catch_all(unit: str) -> bool:
@@ -211,11 +210,14 @@ def _item_spans(units: tuple[str, ...], lead: int) -> list[tuple[int, int]]:
     return spans
 
 
-def _whole_list(units: tuple[str, ...], spans: list[tuple[int, int]]) -> list[int] | None:
-    """The units of a list's items (their ``spans``, from ``_item_spans``), when they are short
-    enough to quote whole (劳动法第四十四条's three overtime rates)."""
+def _whole_list(
+    units: tuple[str, ...], spans: list[tuple[int, int]], limit: int = _WHOLE_LIST_CHARS
+) -> list[int] | None:
+    """The units of a list's items (their ``spans``, from ``_item_spans``), when they come to at
+    most ``limit`` characters, short enough to quote whole (劳动法第四十四条's three overtime
+    rates; a list asked for by its cases, ``_ASKED_LIST_CHARS``)."""
     listed = list(range(spans[0][0], spans[-1][1] + 1)) if spans else []
-    if not listed or sum(len(units[i]) for i in listed) > _WHOLE_LIST_CHARS:
+    if not listed or sum(len(units[i]) for i in listed) > limit:
         return None
     return listed
 
